@@ -1,0 +1,304 @@
+//! A stage's window on its run: the job, the ledger, the clock, cancellation, parking.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::BoxError;
+
+/// The job a run executes (contract §2): one adapter request with its context and payload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// The job's identifier.
+    pub job_id: String,
+    /// The source the job comes from (`openalex`, `pmc`, ...).
+    pub source: String,
+    /// The document identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc_id: Option<String>,
+    /// The tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// The correlation identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// Free-form metadata.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The adapter request (a trial identifier, a DOI, a file...).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub adapter_request: serde_json::Value,
+    /// The payload.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub payload: serde_json::Value,
+}
+
+impl Job {
+    /// A job with an identifier and a source.
+    pub fn new(job_id: impl Into<String>, source: impl Into<String>) -> Self {
+        Job { job_id: job_id.into(), source: source.into(), ..Job::default() }
+    }
+}
+
+/// Per-job fields and metadata, read and written by stages, the runtime and other processes.
+pub trait Ledger: Send + Sync {
+    /// A field of a job (`pdf_downloaded`, `gate.pdf_ir_ready.status`, ...).
+    fn get(&self, job_id: &str, field: &str) -> Result<Option<serde_json::Value>, BoxError>;
+    /// Sets a field.
+    fn set(&self, job_id: &str, field: &str, value: serde_json::Value) -> Result<(), BoxError>;
+    /// A metadata entry of a job.
+    fn get_metadata(&self, job_id: &str, key: &str) -> Result<Option<serde_json::Value>, BoxError>;
+    /// Sets a metadata entry.
+    fn set_metadata(&self, job_id: &str, key: &str, value: serde_json::Value) -> Result<(), BoxError>;
+    /// Every field of a job, sorted.
+    fn fields(&self, job_id: &str) -> Result<BTreeMap<String, serde_json::Value>, BoxError>;
+}
+
+#[derive(Default)]
+struct JobEntry {
+    fields: BTreeMap<String, serde_json::Value>,
+    metadata: BTreeMap<String, serde_json::Value>,
+}
+
+/// A [`Ledger`] in memory, for tests and one-shot runs.
+#[derive(Default)]
+pub struct InMemoryLedger {
+    jobs: Mutex<BTreeMap<String, JobEntry>>,
+}
+
+impl InMemoryLedger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    fn with<R>(&self, job_id: &str, f: impl FnOnce(&mut JobEntry) -> R) -> R {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        f(jobs.entry(job_id.to_owned()).or_default())
+    }
+}
+
+impl fmt::Debug for InMemoryLedger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryLedger").finish_non_exhaustive()
+    }
+}
+
+impl Ledger for InMemoryLedger {
+    fn get(&self, job_id: &str, field: &str) -> Result<Option<serde_json::Value>, BoxError> {
+        Ok(self.with(job_id, |j| j.fields.get(field).cloned()))
+    }
+    fn set(&self, job_id: &str, field: &str, value: serde_json::Value) -> Result<(), BoxError> {
+        self.with(job_id, |j| j.fields.insert(field.to_owned(), value));
+        Ok(())
+    }
+    fn get_metadata(&self, job_id: &str, key: &str) -> Result<Option<serde_json::Value>, BoxError> {
+        Ok(self.with(job_id, |j| j.metadata.get(key).cloned()))
+    }
+    fn set_metadata(&self, job_id: &str, key: &str, value: serde_json::Value) -> Result<(), BoxError> {
+        self.with(job_id, |j| j.metadata.insert(key.to_owned(), value));
+        Ok(())
+    }
+    fn fields(&self, job_id: &str) -> Result<BTreeMap<String, serde_json::Value>, BoxError> {
+        Ok(self.with(job_id, |j| j.fields.clone()))
+    }
+}
+
+/// Time, injectable so that tests run on fake time.
+pub trait Clock: Send + Sync {
+    /// The current wall-clock time.
+    fn now(&self) -> SystemTime;
+    /// Waits for `d` (a fake clock advances instead).
+    fn sleep(&self, d: Duration);
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+/// A clock that only moves when slept on or advanced: tests of timeouts and polling run
+/// instantly and deterministically.
+#[derive(Debug)]
+pub struct FakeClock {
+    now: Mutex<SystemTime>,
+}
+
+impl FakeClock {
+    /// A fake clock at `start`.
+    pub fn new(start: SystemTime) -> Self {
+        FakeClock { now: Mutex::new(start) }
+    }
+    /// Moves the clock forward.
+    pub fn advance(&self, d: Duration) {
+        let mut now = self.now.lock().unwrap_or_else(|p| p.into_inner());
+        *now += d;
+    }
+}
+
+impl Default for FakeClock {
+    fn default() -> Self {
+        FakeClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> SystemTime {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn sleep(&self, d: Duration) {
+        self.advance(d)
+    }
+}
+
+/// A cancellation signal: set when the runtime abandons an attempt (timeout); well-behaved
+/// long stages check it.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token not cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Cancels.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release)
+    }
+    /// Whether cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// What a resource is built from: the pipeline it serves.
+#[derive(Debug, Clone)]
+pub struct ResourceContext {
+    pipeline: String,
+    run_dir: Option<std::path::PathBuf>,
+}
+
+impl ResourceContext {
+    /// A context for pipeline `pipeline`, with an optional run directory for stores.
+    pub fn new(pipeline: impl Into<String>, run_dir: Option<std::path::PathBuf>) -> Self {
+        ResourceContext { pipeline: pipeline.into(), run_dir }
+    }
+    /// The pipeline's name.
+    pub fn pipeline(&self) -> &str {
+        &self.pipeline
+    }
+    /// The directory where embedded stores live, when the host gives one.
+    pub fn run_dir(&self) -> Option<&std::path::Path> {
+        self.run_dir.as_deref()
+    }
+}
+
+/// A stage's window on its run. Built by the runtime for each call; new capabilities are added
+/// as methods, so stage signatures never change.
+pub struct StageContext {
+    job: Arc<Job>,
+    stage_name: String,
+    stage_type: &'static str,
+    ledger: Arc<dyn Ledger>,
+    clock: Arc<dyn Clock>,
+    cancel: CancelToken,
+    stage_spec: Arc<serde_json::Value>,
+    park: Mutex<Option<String>>,
+}
+
+impl fmt::Debug for StageContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StageContext")
+            .field("job", &self.job.job_id)
+            .field("stage", &self.stage_name)
+            .field("type", &self.stage_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StageContext {
+    /// A context for one call of stage `stage_name` (of type `stage_type`) on `job`, with an
+    /// in-memory ledger and the system clock; refine with the `with_*` methods.
+    pub fn new(job: Arc<Job>, stage_name: impl Into<String>, stage_type: &'static str) -> Self {
+        StageContext {
+            job,
+            stage_name: stage_name.into(),
+            stage_type,
+            ledger: Arc::new(InMemoryLedger::new()),
+            clock: Arc::new(SystemClock),
+            cancel: CancelToken::new(),
+            stage_spec: Arc::new(serde_json::Value::Null),
+            park: Mutex::new(None),
+        }
+    }
+    /// Uses `ledger`.
+    pub fn with_ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
+        self.ledger = ledger;
+        self
+    }
+    /// Uses `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// Uses `cancel`.
+    pub fn with_cancel(mut self, cancel: CancelToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+    /// Gives the stage its own part of the pipeline file (as JSON).
+    pub fn with_stage_spec(mut self, spec: Arc<serde_json::Value>) -> Self {
+        self.stage_spec = spec;
+        self
+    }
+
+    /// The job.
+    pub fn job(&self) -> &Job {
+        &self.job
+    }
+    /// The stage's name in the pipeline.
+    pub fn stage_name(&self) -> &str {
+        &self.stage_name
+    }
+    /// The stage's type.
+    pub fn stage_type(&self) -> &'static str {
+        self.stage_type
+    }
+    /// The job ledger.
+    pub fn ledger(&self) -> &dyn Ledger {
+        &*self.ledger
+    }
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+    /// Whether the runtime abandoned this attempt; a long stage should stop when it is.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+    /// The stage's own part of the pipeline file, as JSON (`null` when not given).
+    pub fn stage_spec(&self) -> &serde_json::Value {
+        &self.stage_spec
+    }
+    /// Asks the runtime to park the run after this stage (its gate did not pass). Honoured only
+    /// for stages declared `#[stage(parks)]`; for others the stage fails, saying so.
+    pub fn park(&self, reason: impl Into<String>) {
+        *self.park.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.into());
+    }
+    /// The park request, if the stage made one.
+    pub fn take_park_request(&self) -> Option<String> {
+        self.park.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}

@@ -1,0 +1,359 @@
+//! The glue between a stage function and the runtime: argument fetching, return conversion,
+//! default output handlers and counters. `#[stage]` generates a few lines that call these.
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use crate::metadata::{ConfigValue, OutputSink, ResourceValue};
+use crate::value::{take, SharedValue, StateValue};
+use crate::{StageContext, StageError};
+
+/// What a stage's generated glue returns: the output (type-erased), or `None` when the
+/// stage returned `None` and writes nothing.
+pub type InvokeResult = Result<Option<SharedValue>, StageError>;
+
+/// The glue `#[stage]` generates: fetch the arguments, call the function, convert its return.
+pub type InvokeFn = fn(&StageArgs<'_>) -> InvokeResult;
+
+/// The arguments of one stage call, in the order of the stage's metadata.
+pub struct StageArgs<'a> {
+    context: &'a StageContext,
+    inputs: &'a [Option<&'a dyn StateValue>],
+    input_keys: &'a [&'a str],
+    config: Option<&'a (dyn Any + Send + Sync)>,
+    resources: &'a [&'a (dyn Any + Send + Sync)],
+}
+
+impl<'a> StageArgs<'a> {
+    /// Arguments for a call: the context, each input (by position, `None` when absent, with
+    /// the key it was read from), the parsed config and the resources.
+    pub fn new(
+        context: &'a StageContext,
+        inputs: &'a [Option<&'a dyn StateValue>],
+        input_keys: &'a [&'a str],
+        config: Option<&'a ConfigValue>,
+        resources: &'a [&'a (dyn Any + Send + Sync)],
+    ) -> Self {
+        StageArgs { context, inputs, input_keys, config: config.map(|c| &**c), resources }
+    }
+
+    /// The run context.
+    pub fn context(&self) -> &'a StageContext {
+        self.context
+    }
+
+    fn key(&self, i: usize) -> String {
+        self.input_keys.get(i).copied().unwrap_or("?").to_owned()
+    }
+
+    fn typed<T: StateValue>(&self, i: usize, v: &'a dyn StateValue) -> Result<&'a T, StageError> {
+        v.downcast_ref::<T>().ok_or_else(|| StageError::InputType {
+            key: self.key(i),
+            expected: std::any::type_name::<T>(),
+            found: v.type_name(),
+        })
+    }
+
+    /// Input `i`, required.
+    pub fn input<T: StateValue>(&self, i: usize) -> Result<&'a T, StageError> {
+        match self.inputs.get(i).copied().flatten() {
+            Some(v) => self.typed(i, v),
+            None => Err(StageError::MissingInput { key: self.key(i) }),
+        }
+    }
+
+    /// Input `i`, optional.
+    pub fn optional_input<T: StateValue>(&self, i: usize) -> Result<Option<&'a T>, StageError> {
+        match self.inputs.get(i).copied().flatten() {
+            Some(v) => self.typed(i, v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The parsed config.
+    pub fn config<C: 'static>(&self) -> Result<&'a C, StageError> {
+        self.config
+            .and_then(|c| c.downcast_ref::<C>())
+            .ok_or(StageError::ConfigMissing { expected: std::any::type_name::<C>() })
+    }
+
+    /// Resource `i`.
+    pub fn resource<R: 'static>(&self, i: usize) -> Result<&'a R, StageError> {
+        self.resources
+            .get(i)
+            .and_then(|r| r.downcast_ref::<R>())
+            .ok_or(StageError::ResourceMissing { expected: std::any::type_name::<R>() })
+    }
+}
+
+/// Turns what a stage function returns into the runtime's output. `K` is the return's kind,
+/// which `#[stage]` reads from the written return type (`T`, `Option<T>`, `Result<T, E>`,
+/// `Result<Option<T>, E>`).
+pub trait Returns<K> {
+    /// The value written (a tuple when the stage writes several keys).
+    type Value: StateValue;
+    /// Converts the return.
+    fn into_output(self) -> InvokeResult;
+}
+
+/// Return-kind markers.
+pub mod kind {
+    /// `T`
+    pub struct Plain;
+    /// `Option<T>`
+    pub struct Opt;
+    /// `Result<T, E>`
+    pub struct Res;
+    /// `Result<Option<T>, E>`
+    pub struct ResOpt;
+}
+
+/// An error type a stage may return.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a stage's error type",
+    label = "the error of this `Result`",
+    note = "a stage returns `Result<T, E>` with `E: std::error::Error + Send + Sync + 'static`; derive `thiserror::Error` for your error, or map it into one"
+)]
+pub trait StageFailure {
+    /// Boxes the error.
+    fn into_stage_error(self) -> StageError;
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> StageFailure for E {
+    fn into_stage_error(self) -> StageError {
+        StageError::Failed(Box::new(self))
+    }
+}
+
+impl<T: StateValue> Returns<kind::Plain> for T {
+    type Value = T;
+    #[inline]
+    fn into_output(self) -> InvokeResult {
+        Ok(Some(Arc::new(self)))
+    }
+}
+
+impl<T: StateValue> Returns<kind::Opt> for Option<T> {
+    type Value = T;
+    #[inline]
+    fn into_output(self) -> InvokeResult {
+        Ok(self.map(|v| Arc::new(v) as SharedValue))
+    }
+}
+
+impl<T: StateValue, E: StageFailure> Returns<kind::Res> for Result<T, E> {
+    type Value = T;
+    #[inline]
+    fn into_output(self) -> InvokeResult {
+        match self {
+            Ok(v) => Ok(Some(Arc::new(v))),
+            Err(e) => Err(e.into_stage_error()),
+        }
+    }
+}
+
+impl<T: StateValue, E: StageFailure> Returns<kind::ResOpt> for Result<Option<T>, E> {
+    type Value = T;
+    #[inline]
+    fn into_output(self) -> InvokeResult {
+        match self {
+            Ok(v) => Ok(v.map(|v| Arc::new(v) as SharedValue)),
+            Err(e) => Err(e.into_stage_error()),
+        }
+    }
+}
+
+/// How many items a stage produced, for metrics (`stage.<name>.output_count`).
+///
+/// Collections count their elements, `Option` 0 or 1, tuples the sum of their elements, `()`
+/// 0, a JSON value its elements (array, object) or 1 (0 for `null`). Implement it for your own
+/// output types, or name a counter with `#[stage(counter = path)]`:
+///
+/// ```
+/// use stage_core::OutputCount;
+/// struct GraphReceipt { nodes_written: u64 }
+/// impl OutputCount for GraphReceipt {
+///     fn output_count(&self) -> u64 { self.nodes_written }
+/// }
+/// assert_eq!((vec![1, 2], Some(3)).output_count(), 3);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no output count",
+    label = "the stage's output",
+    note = "implement `stage_core::OutputCount` for `{Self}` (how many items the stage produced), or name a counter: `#[stage(counter = path::to::fn)]` with `fn(&{Self}) -> u64`"
+)]
+pub trait OutputCount {
+    /// The number of items.
+    fn output_count(&self) -> u64;
+}
+
+macro_rules! count_len {
+    ($($ty:ty => [$($g:tt)*]),* $(,)?) => {$(
+        impl<$($g)*> OutputCount for $ty {
+            fn output_count(&self) -> u64 { self.len() as u64 }
+        }
+    )*};
+}
+count_len! {
+    Vec<T> => [T],
+    VecDeque<T> => [T],
+    [T] => [T],
+    BTreeSet<T> => [T],
+    HashSet<T, S> => [T, S],
+    BTreeMap<K, V> => [K, V],
+    HashMap<K, V, S> => [K, V, S],
+}
+
+impl<T, const N: usize> OutputCount for [T; N] {
+    fn output_count(&self) -> u64 {
+        N as u64
+    }
+}
+
+impl<T> OutputCount for Option<T> {
+    fn output_count(&self) -> u64 {
+        u64::from(self.is_some())
+    }
+}
+
+impl<T: OutputCount + ?Sized> OutputCount for Box<T> {
+    fn output_count(&self) -> u64 {
+        (**self).output_count()
+    }
+}
+
+impl<T: OutputCount + ?Sized> OutputCount for Arc<T> {
+    fn output_count(&self) -> u64 {
+        (**self).output_count()
+    }
+}
+
+impl OutputCount for () {
+    fn output_count(&self) -> u64 {
+        0
+    }
+}
+
+impl OutputCount for serde_json::Value {
+    fn output_count(&self) -> u64 {
+        match self {
+            serde_json::Value::Null => 0,
+            serde_json::Value::Array(a) => a.len() as u64,
+            serde_json::Value::Object(o) => o.len() as u64,
+            _ => 1,
+        }
+    }
+}
+
+/// A tuple written under several keys, one element per key.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be written under several state keys",
+    note = "a stage with a list of state keys returns a tuple with one element per key (2 to 8 keys)"
+)]
+pub trait SplitOutput: StateValue + Sized {
+    /// The number of elements.
+    const ARITY: usize;
+    /// The elements, each shared on its own.
+    fn split(self) -> Vec<SharedValue>;
+}
+
+macro_rules! tuples {
+    ($( ($($t:ident $i:tt),+) )*) => {$(
+        impl<$($t: OutputCount),+> OutputCount for ($($t,)+) {
+            fn output_count(&self) -> u64 { 0 $(+ self.$i.output_count())+ }
+        }
+        impl<$($t: StateValue + serde::Serialize + serde::de::DeserializeOwned),+> SplitOutput for ($($t,)+) {
+            const ARITY: usize = [$($i),+].len();
+            fn split(self) -> Vec<SharedValue> { vec![$(Arc::new(self.$i) as SharedValue),+] }
+        }
+    )*};
+}
+tuples! {
+    (A 0)
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+    (A 0, B 1, C 2, D 3, E 4, F 5)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7)
+}
+
+/// Default handler for one key: the output is written whole under it.
+pub fn apply_one(value: SharedValue, keys: &[&str], sink: &mut OutputSink) -> Result<(), StageError> {
+    match keys {
+        [key] => {
+            sink.write(key, value);
+            Ok(())
+        }
+        _ => Err(StageError::Output(format!("one state key expected, {} given", keys.len()))),
+    }
+}
+
+/// Default handler for several keys: tuple element `i` is written under key `i`.
+pub fn apply_split<T: SplitOutput>(
+    value: SharedValue,
+    keys: &[&str],
+    sink: &mut OutputSink,
+) -> Result<(), StageError> {
+    if keys.len() != T::ARITY {
+        return Err(StageError::Output(format!(
+            "the output is a {}-tuple but {} state keys are declared",
+            T::ARITY,
+            keys.len()
+        )));
+    }
+    let tuple: T = take(value).map_err(|v| {
+        StageError::Output(format!("expected a `{}`, got `{}`", std::any::type_name::<T>(), v.type_name()))
+    })?;
+    for (key, v) in keys.iter().zip(tuple.split()) {
+        sink.write(key, v);
+    }
+    Ok(())
+}
+
+/// Default handler for a stage that writes no key: nothing is written (the raw output is kept
+/// in `results`).
+pub fn apply_none(_: SharedValue, _: &[&str], _: &mut OutputSink) -> Result<(), StageError> {
+    Ok(())
+}
+
+/// Default counter: [`OutputCount`] on the output type.
+pub fn count_default<T: OutputCount + StateValue>(value: &dyn StateValue) -> Result<u64, String> {
+    value
+        .downcast_ref::<T>()
+        .map(OutputCount::output_count)
+        .ok_or_else(|| format!("expected a `{}`, got `{}`", std::any::type_name::<T>(), value.type_name()))
+}
+
+/// Calls a user counter (`counter = path`) on the typed output.
+pub fn count_with<T: StateValue>(value: &dyn StateValue, f: fn(&T) -> u64) -> Result<u64, String> {
+    value
+        .downcast_ref::<T>()
+        .map(f)
+        .ok_or_else(|| format!("expected a `{}`, got `{}`", std::any::type_name::<T>(), value.type_name()))
+}
+
+/// Calls a user handler (`handler = path`) on the typed output.
+pub fn apply_with<T: StateValue>(
+    value: SharedValue,
+    keys: &[&str],
+    sink: &mut OutputSink,
+    f: fn(T, &[&str], &mut OutputSink) -> Result<(), StageError>,
+) -> Result<(), StageError> {
+    let typed: T = take(value).map_err(|v| {
+        StageError::Output(format!("expected a `{}`, got `{}`", std::any::type_name::<T>(), v.type_name()))
+    })?;
+    f(typed, keys, sink)
+}
+
+/// Asserts at compile time that a stage's written key list and tuple agree. Used by `#[stage]`.
+pub const fn assert_arity<T: SplitOutput>(keys: usize) {
+    assert!(T::ARITY == keys, "the stage's output tuple and its state_key list differ in length");
+}
+
+/// Resource instances for one call, by position. Used by the runtime.
+pub fn resource_refs(resources: &[ResourceValue]) -> Vec<&(dyn Any + Send + Sync)> {
+    resources.iter().map(|r| &**r).collect()
+}

@@ -1,0 +1,466 @@
+//! The registry of stage types: built once from the link-time slice (or from an explicit list),
+//! validated, deterministic whatever the link order.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::OnceLock;
+
+use std::collections::hash_map::Entry;
+
+use rustc_hash::FxHashMap;
+
+use crate::metadata::{StageMetadata, StateKey, SCHEMA_VERSION};
+use crate::suggest;
+
+/// The state keys every run starts with; no stage may write them (contract §2).
+pub const RESERVED_KEYS: &[&str] = &["context", "adapter_request", "payload", "results", "job_id"];
+
+/// The link-time slice every `#[stage]` registers into. Its name is unique to stage-core and
+/// never changes between versions: two major versions of stage-core in one binary make linkme
+/// fail loudly at first use ("duplicate #[distributed_slice] with name ...") instead of
+/// silently splitting the stages between two registries. The fix: depend on one version.
+#[linkme::distributed_slice]
+#[doc(hidden)]
+pub static STAGE_CORE_STAGE_REGISTRY: [StageMetadata];
+
+/// How serious a registry problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Resolved by a documented rule; an error in strict mode.
+    Warning,
+    /// The registration was left out.
+    Error,
+}
+
+/// A problem found while building a registry. Invalid registrations are left out, never
+/// panicked on; a host decides with [`StageRegistry::check`] whether to refuse to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryProblem {
+    /// A registration breaks a rule (the `#[stage]` rules, checked again for hand-written ones).
+    Invalid {
+        /// The stage type as registered.
+        stage_type: String,
+        /// Where it was defined.
+        defined_at: String,
+        /// Each broken rule.
+        reasons: Vec<String>,
+    },
+    /// A registration built against another metadata schema (another stage-core version).
+    SchemaVersion {
+        /// The stage type.
+        stage_type: String,
+        /// Where it was defined.
+        defined_at: String,
+        /// Its schema version.
+        found: u32,
+    },
+    /// Two registrations of one type; the winner was picked by the documented rule.
+    Duplicate {
+        /// The stage type.
+        stage_type: String,
+        /// The registration kept.
+        kept: String,
+        /// The registration left out.
+        dropped: String,
+        /// Whether the winner declared itself a replacement (a deliberate override).
+        deliberate: bool,
+    },
+}
+
+impl RegistryProblem {
+    /// How serious it is. A deliberate replacement is not a problem at all and is not reported;
+    /// two registrations both claiming to replace are a warning.
+    pub fn severity(&self) -> Severity {
+        match self {
+            RegistryProblem::Duplicate { .. } => Severity::Warning,
+            _ => Severity::Error,
+        }
+    }
+    fn sort_key(&self) -> (&str, String) {
+        match self {
+            RegistryProblem::Invalid { stage_type, .. }
+            | RegistryProblem::SchemaVersion { stage_type, .. }
+            | RegistryProblem::Duplicate { stage_type, .. } => (stage_type, self.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for RegistryProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryProblem::Invalid { stage_type, defined_at, reasons } => write!(
+                f,
+                "stage type `{stage_type}` defined at {defined_at} is invalid and was left out: {}",
+                reasons.join("; ")
+            ),
+            RegistryProblem::SchemaVersion { stage_type, defined_at, found } => write!(
+                f,
+                "stage type `{stage_type}` defined at {defined_at} was built for metadata schema {found}, \
+                 but this stage-core reads schema {SCHEMA_VERSION}: rebuild the plugin against this stage-core version"
+            ),
+            RegistryProblem::Duplicate { stage_type, kept, dropped, deliberate } => {
+                if *deliberate {
+                    write!(
+                        f,
+                        "stage type `{stage_type}` is registered as a replacement twice: kept {kept}, left out {dropped} \
+                         (the earlier definition site wins); keep `replace` on one of them only"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "stage type `{stage_type}` is registered twice: kept {kept}, left out {dropped} \
+                         (the earlier definition site wins); rename one, or mark the intended one `#[stage(replace)]`"
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// A registry refused in strict mode, or stage types a host requires that are missing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// Problems in strict mode, all of them.
+    #[error("the stage registry has {} problem(s):\n{}", .0.len(), list(.0))]
+    Problems(Vec<RegistryProblem>),
+    /// Required stage types that no linked crate registers.
+    #[error(
+        "required stage type(s) not registered: {}. The crate defining them is not linked: \
+         a crate listed in Cargo.toml but never named in code is dropped by the linker; \
+         name it once, for example `use my_plugin as _;`",
+        .0.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+    )]
+    Missing(Vec<String>),
+}
+
+fn list(problems: &[RegistryProblem]) -> String {
+    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+}
+
+/// A stage type a lookup did not find, with the nearest registered names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown stage type `{stage_type}`{}", suggest::did_you_mean(&self.suggestions.iter().map(String::as_str).collect::<Vec<_>>()))]
+pub struct UnknownStageType {
+    /// The type asked for.
+    pub stage_type: String,
+    /// Registered types with a near name, nearest first.
+    pub suggestions: Vec<String>,
+}
+
+/// The stage types known to a program.
+///
+/// [`StageRegistry::global`] holds every stage linked into the binary; [`StageRegistry::builder`]
+/// makes one from an explicit list (tests, and platforms without link sections). Lookups by
+/// type are O(1); listings are sorted. The registry is the same whatever the link order.
+///
+/// ```
+/// use stage_core::StageRegistry;
+/// let registry = StageRegistry::global();
+/// for stage_type in registry.stage_types() {
+///     let meta = registry.get_metadata(stage_type).unwrap();
+///     println!("{stage_type}: {}", meta.description());
+/// }
+/// ```
+pub struct StageRegistry {
+    map: FxHashMap<&'static str, &'static StageMetadata>,
+    problems: Vec<RegistryProblem>,
+    sorted: OnceLock<Vec<&'static str>>,
+}
+
+impl fmt::Debug for StageRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StageRegistry")
+            .field("stage_types", &self.stage_types())
+            .field("problems", &self.problems)
+            .finish()
+    }
+}
+
+fn site(m: &StageMetadata) -> String {
+    let l = m.location();
+    format!("`{}` in {} ({}:{})", l.crate_name, l.module_path, l.file, l.line)
+}
+
+/// The winner between two registrations of one type: a replacement beats a plain one; then
+/// the earlier definition site (crate, module, file, line) wins. A total order: the result
+/// never depends on link order.
+fn prefer(a: &StageMetadata, b: &StageMetadata) -> Ordering {
+    b.is_replacement().cmp(&a.is_replacement()).then_with(|| a.location().cmp(&b.location()))
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s != "_"
+}
+
+/// Whether `s` is a valid stage type (`^[A-Za-z0-9_-]+$`).
+pub fn is_valid_stage_type(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Every rule a registration must follow; the same rules `#[stage]` checks at compile time.
+pub fn validate(m: &StageMetadata) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if !is_valid_stage_type(m.stage_type()) {
+        reasons.push(format!("stage type `{}` must match ^[A-Za-z0-9_-]+$", m.stage_type()));
+    }
+    let state_key = m.state_key();
+    let keys = state_key.keys();
+    if matches!(m.state_key(), StateKey::Many(ks) if ks.is_empty()) {
+        reasons.push("the state key list is empty: write no `state_key` for a stage that writes none".into());
+    }
+    for (i, k) in keys.iter().enumerate() {
+        if !is_identifier(k) {
+            reasons.push(format!("state key `{k}` is not an identifier"));
+        }
+        if RESERVED_KEYS.contains(k) {
+            reasons.push(format!("state key `{k}` is reserved for the run"));
+        }
+        if keys[..i].contains(k) {
+            reasons.push(format!("state key `{k}` is repeated"));
+        }
+    }
+    let expected_outputs = keys.len().max(1);
+    let n = m.outputs().len();
+    if !(n == expected_outputs || (keys.is_empty() && n == 0)) {
+        reasons.push(format!("{n} output type(s) are declared for {} state key(s)", keys.len()));
+    }
+    if m.description().trim().is_empty() {
+        reasons.push("the description is empty".into());
+    }
+    if m.version().trim().is_empty() {
+        reasons.push("the version is empty".into());
+    }
+    for d in m.dependencies() {
+        if !is_valid_stage_type(d.strip_prefix('@').unwrap_or(d)) {
+            reasons.push(format!("dependency `{d}` is neither a stage type nor an `@resource`"));
+        }
+    }
+    for (i, input) in m.inputs().iter().enumerate() {
+        if !is_identifier(input.key) {
+            reasons.push(format!("input key `{}` is not an identifier", input.key));
+        }
+        if m.inputs()[..i].iter().any(|o| o.key == input.key) {
+            reasons.push(format!("input key `{}` is read twice", input.key));
+        }
+    }
+    reasons
+}
+
+/// Builds a registry from an explicit list of registrations, ignoring the link-time slice.
+///
+/// ```
+/// use stage_core::{StageRegistry, StageMetadata, Location};
+/// # use stage_core::__private::{StageArgs, InvokeResult};
+/// # fn invoke(_: &StageArgs<'_>) -> InvokeResult { Ok(None) }
+/// static NOOP: StageMetadata = StageMetadata::new("noop", "Does nothing.", invoke,
+///     Location { crate_name: "demo", module_path: "demo", file: file!(), line: line!() });
+/// let registry = StageRegistry::builder().register(&NOOP).build();
+/// assert_eq!(registry.stage_types(), ["noop"]);
+/// assert!(registry.get_metadata("download").is_none());
+/// ```
+#[derive(Default)]
+pub struct RegistryBuilder {
+    entries: Vec<&'static StageMetadata>,
+}
+
+impl fmt::Debug for RegistryBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryBuilder").field("entries", &self.entries.len()).finish()
+    }
+}
+
+impl RegistryBuilder {
+    /// Adds a registration.
+    pub fn register(mut self, metadata: &'static StageMetadata) -> Self {
+        self.entries.push(metadata);
+        self
+    }
+    /// Adds registrations.
+    pub fn register_all(mut self, metadata: impl IntoIterator<Item = &'static StageMetadata>) -> Self {
+        self.entries.extend(metadata);
+        self
+    }
+    /// Adds every stage linked into the binary (the link-time slice).
+    pub fn linked(self) -> Self {
+        self.register_all(STAGE_CORE_STAGE_REGISTRY.iter())
+    }
+    /// Builds the registry: validates each registration and settles duplicates.
+    pub fn build(self) -> StageRegistry {
+        StageRegistry::from_entries(self.entries.iter().copied(), self.entries.len())
+    }
+}
+
+static GLOBAL: OnceLock<StageRegistry> = OnceLock::new();
+
+impl StageRegistry {
+    /// The registry of every stage linked into this binary, built on first use and cached.
+    ///
+    /// Problems (invalid or duplicate registrations) are logged once through `tracing` and kept
+    /// in [`problems`](Self::problems); call [`check`](Self::check) to refuse to start on any.
+    /// It never panics on a bad plugin. The one failure it cannot avoid is linkme's own: two
+    /// major versions of stage-core in one binary panic here with ``duplicate
+    /// #[distributed_slice] with name "STAGE_CORE_STAGE_REGISTRY"``; depend on a single
+    /// stage-core version (`cargo tree -d -i stage-core` shows who pulls in the second).
+    pub fn global() -> &'static StageRegistry {
+        GLOBAL.get_or_init(|| {
+            let registry = Self::from_slice();
+            for p in &registry.problems {
+                match p.severity() {
+                    Severity::Warning => tracing::warn!(target: "stage_core::registry", "{p}"),
+                    Severity::Error => tracing::error!(target: "stage_core::registry", "{p}"),
+                }
+            }
+            tracing::debug!(target: "stage_core::registry", stages = registry.len(), "stage registry ready");
+            registry
+        })
+    }
+
+    /// Builds a fresh registry from the link-time slice (what [`global`](Self::global)
+    /// caches), without logging.
+    pub fn from_slice() -> StageRegistry {
+        Self::from_entries(STAGE_CORE_STAGE_REGISTRY.iter(), STAGE_CORE_STAGE_REGISTRY.len())
+    }
+
+    /// A builder for a registry from an explicit list: the testing registry.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    fn from_entries(entries: impl Iterator<Item = &'static StageMetadata>, n: usize) -> StageRegistry {
+        let mut map: FxHashMap<&'static str, &'static StageMetadata> =
+            FxHashMap::with_capacity_and_hasher(n, Default::default());
+        let mut problems = Vec::new();
+        let mut dropped: Vec<&'static StageMetadata> = Vec::new();
+        for m in entries {
+            if m.schema_version() != SCHEMA_VERSION {
+                problems.push(RegistryProblem::SchemaVersion {
+                    stage_type: m.stage_type().to_owned(),
+                    defined_at: site(m),
+                    found: m.schema_version(),
+                });
+                continue;
+            }
+            if !m.macro_checked() {
+                let reasons = validate(m);
+                if !reasons.is_empty() {
+                    problems.push(RegistryProblem::Invalid {
+                        stage_type: m.stage_type().to_owned(),
+                        defined_at: site(m),
+                        reasons,
+                    });
+                    continue;
+                }
+            }
+            match map.entry(m.stage_type()) {
+                Entry::Vacant(v) => {
+                    v.insert(m);
+                }
+                Entry::Occupied(mut o) => {
+                    let current = *o.get();
+                    if prefer(m, current) == Ordering::Less {
+                        o.insert(m);
+                        dropped.push(current);
+                    } else {
+                        dropped.push(m);
+                    }
+                }
+            }
+        }
+        // Duplicates are reported against the final winner, so the report does not depend on
+        // the order the linker laid the slice out in.
+        for d in dropped {
+            let kept = map[d.stage_type()];
+            if kept.is_replacement() && !d.is_replacement() {
+                continue;
+            }
+            problems.push(RegistryProblem::Duplicate {
+                stage_type: kept.stage_type().to_owned(),
+                kept: site(kept),
+                dropped: site(d),
+                deliberate: kept.is_replacement(),
+            });
+        }
+        problems.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        StageRegistry { map, problems, sorted: OnceLock::new() }
+    }
+
+    /// The metadata of a stage type, in O(1).
+    pub fn get_metadata(&self, stage_type: &str) -> Option<&'static StageMetadata> {
+        self.map.get(stage_type).copied()
+    }
+
+    /// The metadata of a stage type, or an error naming the nearest registered types.
+    pub fn get(&self, stage_type: &str) -> Result<&'static StageMetadata, UnknownStageType> {
+        self.get_metadata(stage_type).ok_or_else(|| UnknownStageType {
+            stage_type: stage_type.to_owned(),
+            suggestions: self.suggest(stage_type),
+        })
+    }
+
+    /// Registered types with a name near `stage_type`, nearest first (at most three).
+    pub fn suggest(&self, stage_type: &str) -> Vec<String> {
+        suggest::nearest(stage_type, self.stage_types().iter().copied(), 3)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Every registered stage type, sorted (computed on first call).
+    pub fn stage_types(&self) -> &[&'static str] {
+        self.sorted.get_or_init(|| {
+            let mut v: Vec<&'static str> = self.map.keys().copied().collect();
+            v.sort_unstable();
+            v
+        })
+    }
+
+    /// Every registration, sorted by stage type.
+    pub fn iter(&self) -> impl Iterator<Item = &'static StageMetadata> + '_ {
+        self.stage_types().iter().map(move |t| self.map[t])
+    }
+
+    /// How many stage types are registered.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no stage type is registered.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Problems found while building, sorted.
+    pub fn problems(&self) -> &[RegistryProblem] {
+        &self.problems
+    }
+
+    /// Strict mode: an error listing every problem, warnings included.
+    pub fn check(&self) -> Result<(), RegistryError> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(RegistryError::Problems(self.problems.clone()))
+        }
+    }
+
+    /// Checks at start-up that stage types the host expects are registered (their crates are
+    /// linked).
+    ///
+    /// ```
+    /// let err = stage_core::StageRegistry::global().require(["no-such-stage"]).unwrap_err();
+    /// assert!(err.to_string().contains("`no-such-stage`"));
+    /// ```
+    pub fn require<'a>(&self, stage_types: impl IntoIterator<Item = &'a str>) -> Result<(), RegistryError> {
+        let mut missing: Vec<String> =
+            stage_types.into_iter().filter(|t| !self.map.contains_key(t)).map(str::to_owned).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        missing.sort();
+        missing.dedup();
+        Err(RegistryError::Missing(missing))
+    }
+}

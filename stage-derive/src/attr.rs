@@ -1,0 +1,238 @@
+//! Parsing the attribute's arguments: one "set once" slot per argument.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::parse::ParseStream;
+use syn::{LitStr, Path, Token};
+
+use crate::ctxt::Ctxt;
+use crate::suggest;
+
+pub(crate) const TYPE: &str = "type";
+pub(crate) const STATE_KEY: &str = "state_key";
+pub(crate) const DESCRIPTION: &str = "description";
+pub(crate) const DEPENDENCIES: &str = "dependencies";
+pub(crate) const VERSION: &str = "version";
+pub(crate) const COUNTER: &str = "counter";
+pub(crate) const HANDLER: &str = "handler";
+pub(crate) const PARKS: &str = "parks";
+pub(crate) const REPLACE: &str = "replace";
+pub(crate) const CRATE: &str = "crate";
+
+const ALL: &[&str] =
+    &[TYPE, STATE_KEY, DESCRIPTION, DEPENDENCIES, VERSION, COUNTER, HANDLER, PARKS, REPLACE, CRATE];
+
+/// An argument given at most once; the second occurrence is an error.
+pub(crate) struct Slot<T> {
+    name: &'static str,
+    value: Option<(Span, T)>,
+}
+
+impl<T> Slot<T> {
+    fn new(name: &'static str) -> Self {
+        Slot { name, value: None }
+    }
+
+    fn set(&mut self, cx: &mut Ctxt, span: Span, value: T) {
+        if self.value.is_some() {
+            cx.error_at(span, format_args!("duplicate argument `{}`: give it once", self.name));
+        } else {
+            self.value = Some((span, value));
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<&T> {
+        self.value.as_ref().map(|(_, v)| v)
+    }
+}
+
+/// `state_key = "k"` or `state_key = ["a", "b"]`.
+pub(crate) enum KeySpec {
+    One(LitStr),
+    Many { span: Span, keys: Vec<LitStr> },
+}
+
+pub(crate) struct Args {
+    pub(crate) stage_type: Slot<LitStr>,
+    pub(crate) state_key: Slot<KeySpec>,
+    pub(crate) description: Slot<LitStr>,
+    pub(crate) dependencies: Slot<Vec<LitStr>>,
+    pub(crate) version: Slot<LitStr>,
+    pub(crate) counter: Slot<Path>,
+    pub(crate) handler: Slot<Path>,
+    pub(crate) parks: Slot<()>,
+    pub(crate) replace: Slot<()>,
+    pub(crate) krate: Slot<Path>,
+}
+
+fn lit_str(input: ParseStream<'_>, example: &str) -> syn::Result<LitStr> {
+    if input.peek(LitStr) {
+        input.parse()
+    } else {
+        let tokens: TokenStream = parse_rest_of_value(input);
+        Err(syn::Error::new_spanned(tokens, format!("expected a string literal: `{example}`")))
+    }
+}
+
+fn str_list(input: ParseStream<'_>, example: &str) -> syn::Result<(Span, Vec<LitStr>)> {
+    if input.peek(syn::token::Bracket) {
+        let content;
+        let bracket = syn::bracketed!(content in input);
+        let mut items = Vec::new();
+        while !content.is_empty() {
+            if !content.peek(LitStr) {
+                let tokens: TokenStream = parse_until_comma(&content);
+                return Err(syn::Error::new_spanned(
+                    tokens,
+                    format!("expected a string literal in the list: `{example}`"),
+                ));
+            }
+            items.push(content.parse::<LitStr>()?);
+            if content.is_empty() {
+                break;
+            }
+            content.parse::<Token![,]>()?;
+        }
+        Ok((bracket.span.join(), items))
+    } else {
+        let tokens = parse_rest_of_value(input);
+        Err(syn::Error::new_spanned(tokens, format!("expected a list of string literals: `{example}`")))
+    }
+}
+
+fn parse_until_comma(input: ParseStream<'_>) -> TokenStream {
+    let mut out = TokenStream::new();
+    while !input.is_empty() && !input.peek(Token![,]) {
+        match input.parse::<proc_macro2::TokenTree>() {
+            Ok(tt) => out.extend(std::iter::once(tt)),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+fn parse_rest_of_value(input: ParseStream<'_>) -> TokenStream {
+    parse_until_comma(input)
+}
+
+fn path_value(input: ParseStream<'_>, example: &str) -> syn::Result<Path> {
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        return Err(syn::Error::new_spanned(lit, format!("expected a path, not a string: `{example}`")));
+    }
+    let fork = input.fork();
+    match fork.call(Path::parse_mod_style) {
+        Ok(_) => input.call(Path::parse_mod_style),
+        Err(_) => {
+            let tokens = parse_rest_of_value(input);
+            Err(syn::Error::new_spanned(tokens, format!("expected a path: `{example}`")))
+        }
+    }
+}
+
+impl Args {
+    pub(crate) fn parse(cx: &mut Ctxt, tokens: TokenStream) -> Args {
+        let mut args = Args {
+            stage_type: Slot::new(TYPE),
+            state_key: Slot::new(STATE_KEY),
+            description: Slot::new(DESCRIPTION),
+            dependencies: Slot::new(DEPENDENCIES),
+            version: Slot::new(VERSION),
+            counter: Slot::new(COUNTER),
+            handler: Slot::new(HANDLER),
+            parks: Slot::new(PARKS),
+            replace: Slot::new(REPLACE),
+            krate: Slot::new(CRATE),
+        };
+        let parser = syn::meta::parser(|meta| {
+            let span = meta.path.span_or_tokens();
+            let name = meta.path.to_token_stream().to_string().replace(' ', "");
+            match name.as_str() {
+                TYPE => {
+                    let v = lit_str(meta.value()?, "type = \"my-stage\"")?;
+                    args.stage_type.set(cx, span, v);
+                }
+                STATE_KEY => {
+                    let input = meta.value()?;
+                    let example = "state_key = \"chunks\"` or `state_key = [\"entities\", \"claims\"]";
+                    let v = if input.peek(syn::token::Bracket) {
+                        let (span, keys) = str_list(input, example)?;
+                        KeySpec::Many { span, keys }
+                    } else if input.peek(LitStr) {
+                        KeySpec::One(input.parse()?)
+                    } else {
+                        let tokens = parse_rest_of_value(input);
+                        return Err(syn::Error::new_spanned(
+                            tokens,
+                            format!("expected a string or a list of strings: `{example}`"),
+                        ));
+                    };
+                    args.state_key.set(cx, span, v);
+                }
+                DESCRIPTION => {
+                    let v = lit_str(meta.value()?, "description = \"What the stage does.\"")?;
+                    args.description.set(cx, span, v);
+                }
+                DEPENDENCIES => {
+                    let (_, v) = str_list(meta.value()?, "dependencies = [\"extract\", \"@ledger\"]")?;
+                    args.dependencies.set(cx, span, v);
+                }
+                VERSION => {
+                    let v = lit_str(meta.value()?, "version = \"1.2.0\"")?;
+                    args.version.set(cx, span, v);
+                }
+                COUNTER => {
+                    let v = path_value(meta.value()?, "counter = my_module::count_items")?;
+                    args.counter.set(cx, span, v);
+                }
+                HANDLER => {
+                    let v = path_value(meta.value()?, "handler = my_module::write_output")?;
+                    args.handler.set(cx, span, v);
+                }
+                PARKS | REPLACE => {
+                    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+                        let _eq: Option<Token![=]> = meta.input.parse()?;
+                        let tokens = parse_rest_of_value(meta.input);
+                        return Err(syn::Error::new_spanned(
+                            tokens,
+                            format!("`{name}` is a flag and takes no value: write `{name}` alone"),
+                        ));
+                    }
+                    let slot = if name == PARKS { &mut args.parks } else { &mut args.replace };
+                    slot.set(cx, span, ());
+                }
+                CRATE => {
+                    let v = path_value(meta.value()?, "crate = ::my_renamed_stage_core")?;
+                    args.krate.set(cx, span, v);
+                }
+                _ => {
+                    let hint = match suggest::nearest(&name, ALL) {
+                        Some(n) => format!("; did you mean `{n}`?"),
+                        None => format!("; valid arguments: {}", ALL.join(", ")),
+                    };
+                    // Skip the value, if any, so the next arguments are still checked.
+                    if meta.input.peek(Token![=]) {
+                        let _eq: Token![=] = meta.input.parse()?;
+                        let _ = parse_rest_of_value(meta.input);
+                    }
+                    cx.error_at(span, format_args!("unknown argument `{name}`{hint}"));
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = syn::parse::Parser::parse2(parser, tokens) {
+            cx.syn_error(e);
+        }
+        args
+    }
+}
+
+trait SpanOrTokens {
+    fn span_or_tokens(&self) -> Span;
+}
+
+impl SpanOrTokens for Path {
+    fn span_or_tokens(&self) -> Span {
+        syn::spanned::Spanned::span(self)
+    }
+}
