@@ -464,3 +464,144 @@ impl StageRegistry {
         Err(RegistryError::Missing(missing))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::glue::{InvokeResult, StageArgs};
+    use crate::metadata::{Location, OutputType};
+
+    fn invoke(_: &StageArgs<'_>) -> InvokeResult {
+        Ok(None)
+    }
+
+    const fn at(crate_name: &'static str, line: u32) -> Location {
+        Location { crate_name, module_path: crate_name, file: "src/lib.rs", line }
+    }
+
+    const ONE: &[OutputType] = &[OutputType::of::<Vec<String>>()];
+
+    static CHUNK_A: StageMetadata = StageMetadata::new("chunk", "Chunks (a).", invoke, at("alpha", 10))
+        .with_state_key(StateKey::One("chunks"))
+        .with_outputs(ONE, false);
+    static CHUNK_B: StageMetadata = StageMetadata::new("chunk", "Chunks (b).", invoke, at("beta", 5))
+        .with_state_key(StateKey::One("chunks"))
+        .with_outputs(ONE, false);
+    static CHUNK_REPLACE: StageMetadata =
+        StageMetadata::new("chunk", "Chunks (replacement).", invoke, at("zeta", 99))
+            .with_state_key(StateKey::One("chunks"))
+            .with_outputs(ONE, false)
+            .with_replaces(true);
+    static CHUNK_REPLACE_2: StageMetadata =
+        StageMetadata::new("chunk", "Chunks (second replacement).", invoke, at("omega", 1))
+            .with_state_key(StateKey::One("chunks"))
+            .with_outputs(ONE, false)
+            .with_replaces(true);
+    static EMBED: StageMetadata = StageMetadata::new("embed", "Embeds.", invoke, at("alpha", 20));
+    static BAD: StageMetadata = StageMetadata::new("bad type!", "", invoke, at("gamma", 3))
+        .with_state_key(StateKey::Many(&["payload", "not an ident", "payload"]));
+    static OLD: StageMetadata =
+        StageMetadata::new("old", "Built for schema 0.", invoke, at("legacy", 1)).with_schema_version(0);
+
+    fn build(entries: &[&'static StageMetadata]) -> StageRegistry {
+        StageRegistry::builder().register_all(entries.iter().copied()).build()
+    }
+
+    #[test]
+    fn duplicate_keeps_the_earlier_definition_site_whatever_the_order() {
+        for order in [[&CHUNK_A, &CHUNK_B], [&CHUNK_B, &CHUNK_A]] {
+            let r = build(&order);
+            assert_eq!(r.get_metadata("chunk").unwrap().description(), "Chunks (a).");
+            assert_eq!(
+                r.problems(),
+                [RegistryProblem::Duplicate {
+                    stage_type: "chunk".into(),
+                    kept: "`alpha` in alpha (src/lib.rs:10)".into(),
+                    dropped: "`beta` in beta (src/lib.rs:5)".into(),
+                    deliberate: false,
+                }]
+            );
+            assert_eq!(r.problems()[0].severity(), Severity::Warning);
+            let strict = r.check().unwrap_err().to_string();
+            assert!(strict.contains("stage type `chunk` is registered twice: kept `alpha`"), "{strict}");
+            assert!(strict.contains("mark the intended one `#[stage(replace)]`"), "{strict}");
+        }
+    }
+
+    #[test]
+    fn a_declared_replacement_wins_silently() {
+        for order in [[&CHUNK_A, &CHUNK_REPLACE], [&CHUNK_REPLACE, &CHUNK_A]] {
+            let r = build(&order);
+            assert_eq!(r.get_metadata("chunk").unwrap().description(), "Chunks (replacement).");
+            assert!(r.problems().is_empty(), "{:?}", r.problems());
+            assert!(r.check().is_ok());
+        }
+    }
+
+    #[test]
+    fn two_replacements_are_reported_and_settled_deterministically() {
+        let orders: [[&'static StageMetadata; 4]; 3] = [
+            [&CHUNK_A, &CHUNK_REPLACE, &CHUNK_REPLACE_2, &CHUNK_B],
+            [&CHUNK_REPLACE_2, &CHUNK_B, &CHUNK_A, &CHUNK_REPLACE],
+            [&CHUNK_B, &CHUNK_REPLACE, &CHUNK_A, &CHUNK_REPLACE_2],
+        ];
+        let first = build(&orders[0]);
+        assert_eq!(first.get_metadata("chunk").unwrap().description(), "Chunks (second replacement).");
+        assert_eq!(first.problems().len(), 1, "{:?}", first.problems());
+        assert!(first.problems()[0].to_string().contains("registered as a replacement twice"));
+        for order in &orders[1..] {
+            let r = build(order);
+            assert_eq!(r.get_metadata("chunk").unwrap().description(), "Chunks (second replacement).");
+            assert_eq!(r.problems(), first.problems());
+        }
+    }
+
+    #[test]
+    fn invalid_registrations_are_left_out_with_every_reason() {
+        let r = build(&[&BAD, &EMBED]);
+        assert!(r.get_metadata("bad type!").is_none());
+        assert_eq!(r.stage_types(), ["embed"]);
+        let [RegistryProblem::Invalid { reasons, defined_at, .. }] = r.problems() else {
+            panic!("{:?}", r.problems())
+        };
+        assert_eq!(defined_at, "`gamma` in gamma (src/lib.rs:3)");
+        assert_eq!(
+            reasons,
+            &[
+                "stage type `bad type!` must match ^[A-Za-z0-9_-]+$",
+                "state key `payload` is reserved for the run",
+                "state key `not an ident` is not an identifier",
+                "state key `payload` is reserved for the run",
+                "state key `payload` is repeated",
+                "0 output type(s) are declared for 3 state key(s)",
+                "the description is empty",
+            ]
+        );
+    }
+
+    #[test]
+    fn another_schema_version_is_refused() {
+        let r = build(&[&OLD]);
+        assert!(r.is_empty());
+        assert_eq!(
+            r.problems()[0].to_string(),
+            "stage type `old` defined at `legacy` in legacy (src/lib.rs:1) was built for metadata schema 0, \
+             but this stage-core reads schema 1: rebuild the plugin against this stage-core version"
+        );
+    }
+
+    #[test]
+    fn lookups_listings_and_suggestions() {
+        let r = build(&[&EMBED, &CHUNK_A]);
+        assert_eq!(r.stage_types(), ["chunk", "embed"]);
+        assert_eq!(r.iter().map(|m| m.stage_type()).collect::<Vec<_>>(), ["chunk", "embed"]);
+        let err = r.get("chunck").unwrap_err();
+        assert_eq!(err.suggestions, ["chunk"]);
+        assert_eq!(err.to_string(), "unknown stage type `chunck`; did you mean `chunk`?");
+        assert_eq!(r.get("zzz").unwrap_err().to_string(), "unknown stage type `zzz`");
+        assert!(r.require(["chunk"]).is_ok());
+        let missing = r.require(["index", "chunk", "download", "index"]).unwrap_err();
+        assert_eq!(missing, RegistryError::Missing(vec!["download".into(), "index".into()]));
+        assert!(missing.to_string().contains("`use my_plugin as _;`"));
+    }
+}
