@@ -215,6 +215,7 @@ pub struct StageContext {
     clock: Arc<dyn Clock>,
     cancel: CancelToken,
     stage_spec: Arc<serde_json::Value>,
+    gate: Option<Arc<crate::spec::EffectiveGate>>,
     park: Mutex<Option<String>>,
 }
 
@@ -240,6 +241,7 @@ impl StageContext {
             clock: Arc::new(SystemClock),
             cancel: CancelToken::new(),
             stage_spec: Arc::new(serde_json::Value::Null),
+            gate: None,
             park: Mutex::new(None),
         }
     }
@@ -261,6 +263,12 @@ impl StageContext {
     /// Gives the stage its own part of the pipeline file (as JSON).
     pub fn with_stage_spec(mut self, spec: Arc<serde_json::Value>) -> Self {
         self.stage_spec = spec;
+        self
+    }
+
+    /// Binds the gate definition (a gate stage's `gates[]` entry, merged with its config).
+    pub fn with_gate(mut self, gate: Option<Arc<crate::spec::EffectiveGate>>) -> Self {
+        self.gate = gate;
         self
     }
 
@@ -291,6 +299,10 @@ impl StageContext {
     /// The stage's own part of the pipeline file, as JSON (`null` when not given).
     pub fn stage_spec(&self) -> &serde_json::Value {
         &self.stage_spec
+    }
+    /// The gate definition bound to this stage, when it is a gate stage (contract §3).
+    pub fn gate(&self) -> Option<&crate::spec::EffectiveGate> {
+        self.gate.as_deref()
     }
     /// Asks the runtime to park the run after this stage (its gate did not pass). Honoured only
     /// for stages declared `#[stage(parks)]`; for others the stage fails, saying so.

@@ -66,8 +66,10 @@ mod context;
 mod error;
 mod glue;
 mod metadata;
+pub mod plan;
 pub mod policy;
 mod registry;
+pub mod run;
 pub mod spec;
 pub mod suggest;
 mod value;
@@ -76,7 +78,7 @@ pub use context::{
     CancelToken, Clock, FakeClock, InMemoryLedger, Job, Ledger, ResourceContext, StageContext, SystemClock,
 };
 pub use error::{BoxError, StageError};
-pub use glue::{OutputCount, SplitOutput};
+pub use glue::{OutputCount, SplitOutput, StageArgs};
 pub use metadata::{
     ApplyFn, ConfigError, ConfigSpec, ConfigValue, InputSpec, Location, OutputCounter, OutputHandler,
     OutputSink, OutputType, Resource, ResourceSpec, ResourceValue, StageConfig, StageMetadata, StateKey,
@@ -86,6 +88,8 @@ pub use registry::{
     is_valid_stage_type, validate, RegistryBuilder, RegistryError, RegistryProblem, Severity, StageRegistry,
     UnknownStageType, RESERVED_KEYS,
 };
+pub use plan::{Plan, PlanError, PlanOptions, StageFactory};
+pub use run::{RunOutcome, RunReport, RunState, RunStatus, Runner, StageStatus};
 pub use stage_derive::stage;
 pub use value::{take, SharedValue, StateValue};
 

@@ -164,9 +164,13 @@ where
     C: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     let v = if v.is_null() { serde_json::Value::Object(Default::default()) } else { v };
-    match serde_json::from_value::<C>(v) {
+    match serde_path_to_error::deserialize::<_, C>(v) {
         Ok(c) => Ok(Arc::new(c)),
-        Err(e) => Err(ConfigError { path: String::new(), message: e.to_string() }),
+        Err(e) => {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            Err(ConfigError { path, message: e.into_inner().to_string() })
+        }
     }
 }
 

@@ -1,1 +1,439 @@
-//! Resilience policies (placeholder).
+//! Resilience policies (contract §6): a policy file `policies: {name: {...}}` loaded with the
+//! same located YAML layer and diagnostics as pipeline files, the built-in set, and the
+//! check that every stage's policy exists.
+//!
+//! Per policy: `max_attempts` (required, 1–10), `timeout_seconds` (required, 1–600),
+//! `backoff{strategy: exponential|linear|none, initial, maximum, jitter}` (defaults:
+//! exponential, 0.5, 30, true; for strategies other than `none`: `initial ≥ 0.05`,
+//! `maximum ≥ 0.1`, `maximum ≥ initial`), `circuit_breaker{failure_threshold 3–10,
+//! recovery_timeout 1–600}` (also `expected_exception`, a historical key that is accepted and
+//! ignored), `rate_limit{rate_limit_per_second 0.1–100}`.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::spec::diag::{Diagnostic, Loaded, Sink};
+use crate::spec::read::{self, suggestion};
+use crate::spec::yaml::{self, Loc, Node};
+use crate::spec::PipelineSpec;
+
+/// The original platform's policy file (`default`, `gpu-bound`, `polite-api`).
+const BUILTIN_YAML: &str = include_str!("policy/builtin.yaml");
+/// The path shown in diagnostics about the built-in policies.
+pub const BUILTIN_PATH: &str = "<builtin>/resilience.yaml";
+
+const TOP_KEYS: [&str; 1] = ["policies"];
+const POLICY_KEYS: [&str; 5] = [
+    "max_attempts",
+    "timeout_seconds",
+    "backoff",
+    "circuit_breaker",
+    "rate_limit",
+];
+const BACKOFF_KEYS: [&str; 4] = ["strategy", "initial", "maximum", "jitter"];
+const BREAKER_KEYS: [&str; 3] = ["failure_threshold", "recovery_timeout", "expected_exception"];
+const RATE_KEYS: [&str; 1] = ["rate_limit_per_second"];
+
+/// How the pause between attempts grows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackoffStrategy {
+    /// `initial`, doubling each attempt, capped at `maximum`.
+    Exponential,
+    /// `initial`, growing by `initial` each attempt, capped at `maximum`.
+    Linear,
+    /// No pause.
+    None,
+}
+
+impl BackoffStrategy {
+    /// The strategy's name in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackoffStrategy::Exponential => "exponential",
+            BackoffStrategy::Linear => "linear",
+            BackoffStrategy::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for BackoffStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `backoff` of a policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Backoff {
+    /// `strategy` (default `exponential`).
+    pub strategy: BackoffStrategy,
+    /// `initial` pause in seconds (default 0.5).
+    pub initial: f64,
+    /// `maximum` pause in seconds (default 30).
+    pub maximum: f64,
+    /// `jitter` (default `true`).
+    pub jitter: bool,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            strategy: BackoffStrategy::Exponential,
+            initial: 0.5,
+            maximum: 30.0,
+            jitter: true,
+        }
+    }
+}
+
+/// `circuit_breaker` of a policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CircuitBreaker {
+    /// `failure_threshold` (3–10): consecutive failures that open the circuit.
+    pub failure_threshold: u32,
+    /// `recovery_timeout` in seconds (1–600): how long the circuit stays open.
+    pub recovery_timeout: f64,
+}
+
+/// `rate_limit` of a policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateLimit {
+    /// `rate_limit_per_second` (0.1–100).
+    pub rate_limit_per_second: f64,
+}
+
+/// One named resilience policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    /// The policy's name (its key under `policies`).
+    pub name: String,
+    /// `max_attempts` (1–10).
+    pub max_attempts: u32,
+    /// `timeout_seconds` (1–600): the bound on each attempt.
+    pub timeout_seconds: f64,
+    /// `backoff`.
+    pub backoff: Backoff,
+    /// `circuit_breaker`, if any.
+    pub circuit_breaker: Option<CircuitBreaker>,
+    /// `rate_limit`, if any.
+    pub rate_limit: Option<RateLimit>,
+    /// Where the policy's name is written.
+    pub loc: Loc,
+}
+
+/// A policy file that did not load: every error, one per line when displayed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub struct PolicyError {
+    /// The errors, in file order (never empty).
+    pub errors: Vec<Diagnostic>,
+    /// Warnings found alongside, in file order.
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<crate::spec::LoadError> for PolicyError {
+    fn from(e: crate::spec::LoadError) -> Self {
+        PolicyError {
+            errors: e.errors,
+            warnings: e.warnings,
+        }
+    }
+}
+
+/// The policies of one policy file, in file order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicySet {
+    /// The file they came from ([`BUILTIN_PATH`] for [`PolicySet::builtin`]).
+    pub path: Arc<Path>,
+    policies: Vec<Policy>,
+}
+
+impl PolicySet {
+    /// The original platform's three policies, `default`, `gpu-bound` and `polite-api`,
+    /// with its values.
+    pub fn builtin() -> PolicySet {
+        match Self::load_str(BUILTIN_PATH, BUILTIN_YAML) {
+            Ok(l) => l.value,
+            // The embedded file is tested; this cannot happen.
+            Err(e) => panic!("the built-in policy file is invalid:\n{e}"),
+        }
+    }
+
+    /// Loads a policy file.
+    pub fn load_file(path: impl AsRef<Path>) -> Result<Loaded<PolicySet>, PolicyError> {
+        let path: Arc<Path> = Arc::from(path.as_ref());
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::load_text(&path, &text),
+            Err(e) => Err(crate::spec::LoadError::whole_file(
+                &path,
+                format!("cannot read the policy file: {e}"),
+            )
+            .into()),
+        }
+    }
+
+    /// Loads policy text; `path` is used in messages.
+    pub fn load_str(path: impl AsRef<Path>, text: &str) -> Result<Loaded<PolicySet>, PolicyError> {
+        let path: Arc<Path> = Arc::from(path.as_ref());
+        Self::load_text(&path, text)
+    }
+
+    fn load_text(path: &Arc<Path>, text: &str) -> Result<Loaded<PolicySet>, PolicyError> {
+        let doc = yaml::parse_str(path, text)?;
+        let mut sink = Sink::new(path);
+        sink.diags.extend(doc.warnings);
+        let policies = read_policies(&mut sink, &doc.value);
+        sink.finish(PolicySet {
+            path: Arc::clone(path),
+            policies,
+        })
+        .map_err(PolicyError::from)
+    }
+
+    /// The policy named `name`.
+    pub fn get(&self, name: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.name == name)
+    }
+
+    /// Every policy, in file order.
+    pub fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    /// The policy names, in file order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.policies.iter().map(|p| p.name.as_str())
+    }
+
+    /// One error per stage whose policy (its `policy`, else `default`) is not in this set,
+    /// located in the pipeline file and naming the nearest policy.
+    pub fn check_names(&self, spec: &PipelineSpec) -> Vec<Diagnostic> {
+        let mut sink = Sink::new(&spec.path);
+        for s in &spec.stages {
+            let name = s.policy_name();
+            if self.get(name).is_some() {
+                continue;
+            }
+            let tail = suggestion(name, self.names(), "policies");
+            match (&s.policy, s.locs.policy) {
+                (Some(p), Some(loc)) => sink.error(
+                    loc,
+                    format!("stage `{}` uses unknown policy `{p}`{tail}", s.name),
+                ),
+                _ => sink.error(
+                    s.locs.name,
+                    format!(
+                        "stage `{}` has no `policy`, so it uses `default`, which the policy set does not define{tail}",
+                        s.name
+                    ),
+                ),
+            }
+        }
+        sink.sorted()
+    }
+}
+
+fn read_policies(sink: &mut Sink, root: &Node) -> Vec<Policy> {
+    let mut out = Vec::new();
+    let Some(top) = root.entries() else {
+        sink.error(
+            root.loc,
+            format!(
+                "a policy file must be a mapping with `policies`, found {}",
+                root.describe()
+            ),
+        );
+        return out;
+    };
+    let m = read::Map {
+        node: root,
+        entries: top,
+    };
+    m.check_keys(sink, &TOP_KEYS, "at top level");
+    let Some(p) = m.require(sink, "policies", "at top level") else {
+        return out;
+    };
+    let Some(pm) = read::mapping(sink, p, "`policies`") else {
+        return out;
+    };
+    for (key, node) in pm.entries {
+        if let Some(policy) = read_policy(sink, &key.text, key.loc, node) {
+            out.push(policy);
+        }
+    }
+    out
+}
+
+fn read_policy(sink: &mut Sink, name: &str, loc: Loc, node: &Node) -> Option<Policy> {
+    let ctx = format!("policy `{name}`");
+    let m = read::mapping(sink, node, &format!("`{name}` in `policies`"))?;
+    m.check_keys(sink, &POLICY_KEYS, &format!("in {ctx}"));
+    let max_attempts = m
+        .require(sink, "max_attempts", &format!("in {ctx}"))
+        .and_then(|n| read::integer_in(sink, n, &format!("`max_attempts` of {ctx}"), 1, 10));
+    let timeout_seconds = m
+        .require(sink, "timeout_seconds", &format!("in {ctx}"))
+        .and_then(|n| read::number_in(sink, n, &format!("`timeout_seconds` of {ctx}"), 1.0, 600.0));
+    let backoff = match m.get("backoff") {
+        Some(n) => read_backoff(sink, n, &ctx),
+        None => Some(Backoff::default()),
+    };
+    let circuit_breaker = match m.get("circuit_breaker") {
+        Some(n) => Some(read_breaker(sink, n, &ctx)?),
+        None => None,
+    };
+    let rate_limit = match m.get("rate_limit") {
+        Some(n) => {
+            let what = format!("`rate_limit` of {ctx}");
+            let rm = read::mapping(sink, n, &what)?;
+            rm.check_keys(sink, &RATE_KEYS, &format!("in {what}"));
+            let r = rm
+                .require(sink, "rate_limit_per_second", &format!("in {what}"))
+                .and_then(|v| {
+                    read::number_in(
+                        sink,
+                        v,
+                        &format!("`rate_limit_per_second` in {what}"),
+                        0.1,
+                        100.0,
+                    )
+                })?;
+            Some(RateLimit {
+                rate_limit_per_second: r,
+            })
+        }
+        None => None,
+    };
+    Some(Policy {
+        name: name.to_string(),
+        max_attempts: u32::try_from(max_attempts?).ok()?,
+        timeout_seconds: timeout_seconds?,
+        backoff: backoff?,
+        circuit_breaker,
+        rate_limit,
+        loc,
+    })
+}
+
+fn read_backoff(sink: &mut Sink, n: &Node, ctx: &str) -> Option<Backoff> {
+    let what = format!("`backoff` of {ctx}");
+    let m = read::mapping(sink, n, &what)?;
+    m.check_keys(sink, &BACKOFF_KEYS, &format!("in {what}"));
+    let d = Backoff::default();
+    let mut ok = true;
+    let strategy = match m.get("strategy") {
+        None => d.strategy,
+        Some(s) => match read::text_of(s) {
+            Some("exponential") => BackoffStrategy::Exponential,
+            Some("linear") => BackoffStrategy::Linear,
+            Some("none") => BackoffStrategy::None,
+            other => {
+                let found = other.map_or_else(|| s.describe(), |t| format!("`{t}`"));
+                sink.error(
+                    s.loc,
+                    format!(
+                        "`strategy` in {what} must be `exponential`, `linear` or `none`, found {found}{}",
+                        other.map_or_else(String::new, |t| crate::suggest::did_you_mean(
+                            &crate::suggest::nearest(t, ["exponential", "linear", "none"], 1)
+                        ))
+                    ),
+                );
+                ok = false;
+                d.strategy
+            }
+        },
+    };
+    let mut num = |key: &str, default: f64| -> Option<(f64, Option<Loc>)> {
+        match m.get(key) {
+            None => Some((default, None)),
+            Some(v) => {
+                let x = read::number(sink, v, &format!("`{key}` in {what}"))?;
+                if x < 0.0 {
+                    sink.error(
+                        v.loc,
+                        format!("`{key}` in {what} must not be negative, found {}", read::fmt_num(x)),
+                    );
+                    return None;
+                }
+                Some((x, Some(v.loc)))
+            }
+        }
+    };
+    let initial = num("initial", d.initial);
+    let maximum = num("maximum", d.maximum);
+    let jitter = match m.get("jitter") {
+        None => Some(d.jitter),
+        Some(j) => read::boolean(sink, j, &format!("`jitter` in {what}")),
+    };
+    let ((initial, iloc), (maximum, mloc)) = (initial?, maximum?);
+    if strategy != BackoffStrategy::None {
+        if initial < 0.05 {
+            sink.error(
+                iloc.unwrap_or(n.loc),
+                format!(
+                    "`initial` in {what} must be at least 0.05 for strategy `{strategy}`, found {}",
+                    read::fmt_num(initial)
+                ),
+            );
+            ok = false;
+        }
+        if maximum < 0.1 {
+            sink.error(
+                mloc.unwrap_or(n.loc),
+                format!(
+                    "`maximum` in {what} must be at least 0.1 for strategy `{strategy}`, found {}",
+                    read::fmt_num(maximum)
+                ),
+            );
+            ok = false;
+        } else if maximum < initial {
+            sink.error(
+                mloc.unwrap_or(n.loc),
+                format!(
+                    "`maximum` in {what} ({}) must be at least `initial` ({}) for strategy `{strategy}`",
+                    read::fmt_num(maximum),
+                    read::fmt_num(initial)
+                ),
+            );
+            ok = false;
+        }
+    }
+    let jitter = jitter?;
+    ok.then_some(Backoff {
+        strategy,
+        initial,
+        maximum,
+        jitter,
+    })
+}
+
+fn read_breaker(sink: &mut Sink, n: &Node, ctx: &str) -> Option<CircuitBreaker> {
+    let what = format!("`circuit_breaker` of {ctx}");
+    let m = read::mapping(sink, n, &what)?;
+    m.check_keys(sink, &BREAKER_KEYS, &format!("in {what}"));
+    let threshold = m
+        .require(sink, "failure_threshold", &format!("in {what}"))
+        .and_then(|v| read::integer_in(sink, v, &format!("`failure_threshold` in {what}"), 3, 10));
+    let recovery = m
+        .require(sink, "recovery_timeout", &format!("in {what}"))
+        .and_then(|v| read::number_in(sink, v, &format!("`recovery_timeout` in {what}"), 1.0, 600.0));
+    if let Some(e) = m.get("expected_exception") {
+        read::string(sink, e, &format!("`expected_exception` in {what}"));
+    }
+    Some(CircuitBreaker {
+        failure_threshold: u32::try_from(threshold?).ok()?,
+        recovery_timeout: recovery?,
+    })
+}

@@ -1,0 +1,610 @@
+//! From a parsed pipeline to a runnable plan: every stage resolved against the registry, its
+//! config typed, its inputs bound to the stages that provide them, every rule checked.
+
+use std::any::TypeId;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::metadata::{ConfigValue, ResourceValue, StageMetadata};
+use crate::policy::{Policy, PolicySet};
+use crate::registry::{is_valid_stage_type, RESERVED_KEYS};
+use crate::spec::{self, Diagnostic, EffectiveGate, PathSeg, PipelineSpec, Severity, StageSpec};
+use crate::{suggest, ResourceContext, StageRegistry};
+
+/// The pipeline a plan runs.
+#[derive(Debug, Clone)]
+pub struct PipelineInfo {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Its file, when loaded from one.
+    pub path: Option<String>,
+    /// The sources whose jobs it accepts (empty: any).
+    pub applicable_sources: Vec<String>,
+}
+
+/// Where a stage's input comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// The run's initial state (`context`, `adapter_request`, `payload`, `job_id`).
+    Initial,
+    /// An upstream stage, by index in the plan.
+    Stage(usize),
+}
+
+/// A stage resolved against the registry: its metadata with the pipeline's overrides applied,
+/// and its typed config.
+pub struct ResolvedStage {
+    /// The stage's name in the pipeline.
+    pub name: String,
+    /// Its type's metadata.
+    pub meta: &'static StageMetadata,
+    /// The keys it writes, when `metadata_overrides.state_key` changed them.
+    pub keys_override: Option<Vec<String>>,
+    /// Its description (overridden or the type's).
+    pub description: String,
+    /// The stage types and `@resources` it needs upstream (overridden or the type's).
+    pub dependencies: Vec<String>,
+    /// Its parsed config, when its type takes one.
+    pub config: Option<ConfigValue>,
+}
+
+impl fmt::Debug for ResolvedStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResolvedStage")
+            .field("name", &self.name)
+            .field("type", &self.meta.stage_type())
+            .field("keys_override", &self.keys_override)
+            .field("dependencies", &self.dependencies)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One stage of a plan.
+pub struct PlannedStage {
+    /// The stage's name in the pipeline.
+    pub name: String,
+    /// Its type's metadata.
+    pub meta: &'static StageMetadata,
+    pub(crate) keys_override: Option<Vec<String>>,
+    /// Its description.
+    pub description: String,
+    /// The stages it depends on directly, by index.
+    pub deps: Vec<usize>,
+    /// For each input (in metadata order), its providers, nearest first.
+    pub inputs: Vec<Vec<Provider>>,
+    pub(crate) config: Option<ConfigValue>,
+    pub(crate) resources: Vec<ResourceValue>,
+    pub(crate) spec_json: Arc<serde_json::Value>,
+    /// The gate definition bound to it, when it is a gate stage.
+    pub gate: Option<Arc<EffectiveGate>>,
+    /// Its resilience policy, when the plan was given policies.
+    pub policy: Option<Policy>,
+    /// Its phase (`pre-gate`, `gate`, `post-gate`).
+    pub phase: String,
+}
+
+impl PlannedStage {
+    /// The keys the stage writes (overrides applied).
+    pub fn keys(&self) -> Vec<&str> {
+        match &self.keys_override {
+            Some(keys) => keys.iter().map(String::as_str).collect(),
+            None => self.meta.state_key().keys().to_vec(),
+        }
+    }
+}
+
+impl fmt::Debug for PlannedStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlannedStage")
+            .field("name", &self.name)
+            .field("type", &self.meta.stage_type())
+            .field("keys", &self.keys())
+            .field("deps", &self.deps)
+            .field("inputs", &self.inputs)
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A pipeline ready to run: resolved, typed, checked. Built once, run for many jobs.
+#[derive(Debug)]
+pub struct Plan {
+    /// The pipeline.
+    pub pipeline: PipelineInfo,
+    /// The stages, in declaration order.
+    pub stages: Vec<PlannedStage>,
+    /// Execution order: `depends_on` first, ties by declaration order.
+    pub order: Vec<usize>,
+    /// Warnings found while planning (the plan is usable).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// What a planner is given besides the pipeline and the registry.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Resources the runtime provides, checked against `@name` dependencies (`ledger`).
+    pub resources: BTreeSet<String>,
+    /// The policies stages name; `None` skips the policy check.
+    pub policies: Option<PolicySet>,
+    /// Where embedded stores live, handed to resources.
+    pub run_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions { resources: BTreeSet::from(["ledger".to_owned()]), policies: None, run_dir: None }
+    }
+}
+
+/// A pipeline that cannot be planned: every problem, located.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct PlanError {
+    /// The errors.
+    pub errors: Vec<Diagnostic>,
+    /// The warnings found alongside.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Resolves the stages a pipeline names against a registry.
+#[derive(Debug, Clone, Copy)]
+pub struct StageFactory<'r> {
+    registry: &'r StageRegistry,
+}
+
+impl<'r> StageFactory<'r> {
+    /// A factory over `registry`.
+    pub fn new(registry: &'r StageRegistry) -> Self {
+        StageFactory { registry }
+    }
+
+    /// Looks the stage's type up, applies the pipeline's `metadata_overrides` and parses its
+    /// config. Errors name the pipeline file, line, stage and field.
+    pub fn resolve(&self, pipeline: &PipelineSpec, stage: &StageSpec) -> Result<ResolvedStage, Vec<Diagnostic>> {
+        let path = &pipeline.path;
+        let meta = match self.registry.get(&stage.stage_type) {
+            Ok(m) => m,
+            Err(e) => {
+                let hint = suggest::did_you_mean(&e.suggestions.iter().map(String::as_str).collect::<Vec<_>>());
+                return Err(vec![Diagnostic::error(
+                    path,
+                    stage.locs.stage_type,
+                    format!(
+                        "pipeline `{}`, stage `{}`: unknown stage type `{}`{hint}; registered types: {}. \
+                         If it comes from a plugin crate, link it (`use the_plugin as _;`)",
+                        pipeline.name,
+                        stage.name,
+                        stage.stage_type,
+                        self.registry.stage_types().join(", ")
+                    ),
+                )]);
+            }
+        };
+        let mut errors = Vec::new();
+        let mut keys_override = None;
+        let mut description = meta.description().to_owned();
+        let mut dependencies: Vec<String> = meta.dependencies().iter().map(|d| (*d).to_owned()).collect();
+        if let Some(o) = &stage.metadata_overrides {
+            if let Some(keys) = &o.state_key {
+                let state_key = meta.state_key();
+                let declared = state_key.keys();
+                let at = o.state_key_loc.unwrap_or(o.loc);
+                if keys.len() != declared.len() {
+                    errors.push(Diagnostic::error(
+                        path,
+                        at,
+                        format!(
+                            "stage `{}`: metadata_overrides.state_key lists {} key(s), but stage type `{}` writes {} ({}); \
+                             give exactly {} key(s)",
+                            stage.name,
+                            keys.len(),
+                            meta.stage_type(),
+                            declared.len(),
+                            if declared.is_empty() { "none".to_owned() } else { declared.join(", ") },
+                            declared.len()
+                        ),
+                    ));
+                }
+                for k in keys {
+                    if !is_identifier(k) || RESERVED_KEYS.contains(&k.as_str()) {
+                        errors.push(Diagnostic::error(
+                            path,
+                            at,
+                            format!(
+                                "stage `{}`: state key `{k}` in metadata_overrides is not usable: keys are identifiers \
+                                 and not one of {}",
+                                stage.name,
+                                RESERVED_KEYS.join(", ")
+                            ),
+                        ));
+                    }
+                }
+                if keys.iter().map(String::as_str).ne(declared.iter().copied()) {
+                    keys_override = Some(keys.clone());
+                }
+            }
+            if let Some(d) = &o.description {
+                description = d.clone();
+            }
+            if let Some(deps) = &o.dependencies {
+                for d in deps {
+                    if !is_valid_stage_type(d.strip_prefix('@').unwrap_or(d)) {
+                        errors.push(Diagnostic::error(
+                            path,
+                            o.dependencies_loc.unwrap_or(o.loc),
+                            format!(
+                                "stage `{}`: dependency `{d}` is neither a stage type nor an `@resource`",
+                                stage.name
+                            ),
+                        ));
+                    }
+                }
+                dependencies = deps.clone();
+            }
+        }
+        let config = match meta.config() {
+            Some(spec) => match spec.parse(stage.config_json()) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    let segs = path_segments(&e.path);
+                    let segs: Vec<PathSeg<'_>> = segs.iter().map(|s| s.as_seg()).collect();
+                    let at = if segs.is_empty() {
+                        stage.locs.config.unwrap_or(stage.loc)
+                    } else {
+                        stage.config_loc(&segs)
+                    };
+                    let field = if e.path.is_empty() { String::new() } else { format!(" field `{}`", e.path) };
+                    errors.push(Diagnostic::error(
+                        path,
+                        at,
+                        format!(
+                            "pipeline `{}`, stage `{}`: config{field}: {}; the config of stage type `{}` is `{}`",
+                            pipeline.name,
+                            stage.name,
+                            e.message,
+                            meta.stage_type(),
+                            spec.ty().name()
+                        ),
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        if errors.is_empty() {
+            Ok(ResolvedStage { name: stage.name.clone(), meta, keys_override, description, dependencies, config })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl Seg {
+    fn as_seg(&self) -> PathSeg<'_> {
+        match self {
+            Seg::Key(k) => PathSeg::Key(k),
+            Seg::Index(i) => PathSeg::Index(*i),
+        }
+    }
+}
+
+/// `a.b[2].c` (serde_path_to_error's form) → segments.
+fn path_segments(path: &str) -> Vec<Seg> {
+    let mut out = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let mut rest = part;
+        if let Some(i) = rest.find('[') {
+            if i > 0 {
+                out.push(Seg::Key(rest[..i].to_owned()));
+            }
+            rest = &rest[i..];
+            while let Some(end) = rest.find(']') {
+                if let Ok(n) = rest[1..end].parse() {
+                    out.push(Seg::Index(n));
+                }
+                rest = &rest[end + 1..];
+            }
+        } else {
+            out.push(Seg::Key(rest.to_owned()));
+        }
+    }
+    out
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The type of each key the run starts with.
+fn initial_type(key: &str) -> Option<TypeId> {
+    match key {
+        "context" | "adapter_request" | "payload" => Some(TypeId::of::<serde_json::Value>()),
+        "job_id" => Some(TypeId::of::<String>()),
+        _ => None,
+    }
+}
+
+fn initial_type_name(key: &str) -> &'static str {
+    if key == "job_id" {
+        "alloc::string::String"
+    } else {
+        "serde_json::value::Value"
+    }
+}
+
+impl Plan {
+    /// Plans `spec` against `registry`: resolves every stage, checks the file's cross-stage
+    /// rules, the data flow, dependencies, resources and policies. Reports every problem.
+    pub fn new(spec: &PipelineSpec, registry: &StageRegistry, options: &PlanOptions) -> Result<Plan, PlanError> {
+        let path = &spec.path;
+        let factory = StageFactory::new(registry);
+        let mut diags: Vec<Diagnostic> = Vec::new();
+        let resolved: Vec<Option<ResolvedStage>> = spec
+            .stages
+            .iter()
+            .map(|s| match factory.resolve(spec, s) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    diags.extend(e);
+                    None
+                }
+            })
+            .collect();
+        let is_gate = |t: &str| registry.get_metadata(t).is_some_and(StageMetadata::can_park);
+        let checked = spec::check(spec, &is_gate);
+        diags.extend(checked.diagnostics.iter().cloned());
+        if let Some(policies) = &options.policies {
+            diags.extend(policies.check_names(spec));
+        }
+
+        let structural_errors = diags.iter().any(Diagnostic::is_error);
+        let all_resolved = resolved.iter().all(Option::is_some);
+        let mut stages = Vec::new();
+        if all_resolved && !structural_errors {
+            let resolved: Vec<ResolvedStage> = resolved.into_iter().flatten().collect();
+            let index: HashMap<&str, usize> =
+                spec.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+            let deps: Vec<Vec<usize>> =
+                spec.stages.iter().map(|s| s.dependency_names().filter_map(|d| index.get(d).copied()).collect()).collect();
+            let ancestors = ancestors(&deps, &checked.order);
+            let position: Vec<usize> = {
+                let mut p = vec![0; spec.stages.len()];
+                for (pos, &i) in checked.order.iter().enumerate() {
+                    p[i] = pos;
+                }
+                p
+            };
+            let keys_of = |i: usize| -> Vec<String> {
+                match &resolved[i].keys_override {
+                    Some(k) => k.clone(),
+                    None => resolved[i].meta.state_key().keys().iter().map(|k| (*k).to_owned()).collect(),
+                }
+            };
+            let mut resource_cache: HashMap<TypeId, ResourceValue> = HashMap::new();
+            let rcx = ResourceContext::new(spec.name.clone(), options.run_dir.clone());
+            for (i, (s, r)) in spec.stages.iter().zip(&resolved).enumerate() {
+                // Nearest upstream first: reverse execution order.
+                let mut upstream: Vec<usize> = ancestors[i].iter().copied().collect();
+                upstream.sort_by_key(|&j| std::cmp::Reverse(position[j]));
+                let mut inputs = Vec::new();
+                for input in r.meta.inputs() {
+                    let mut providers = Vec::new();
+                    for &j in &upstream {
+                        let keys = keys_of(j);
+                        let Some(pos) = keys.iter().position(|k| k == input.key) else { continue };
+                        let provided = resolved[j].meta.outputs().get(pos).map(|o| o.ty());
+                        if let Some(t) = provided {
+                            if t.id() != input.ty.id() {
+                                diags.push(Diagnostic::error(
+                                    path,
+                                    s.loc,
+                                    format!(
+                                        "stage `{}` reads `{}` as `{}`, but upstream stage `{}` ({}) writes it as `{}`; \
+                                         make the two types agree",
+                                        s.name,
+                                        input.key,
+                                        input.ty.name(),
+                                        spec.stages[j].name,
+                                        resolved[j].meta.stage_type(),
+                                        t.name()
+                                    ),
+                                ));
+                            }
+                        }
+                        providers.push(Provider::Stage(j));
+                    }
+                    if let Some(t) = initial_type(input.key) {
+                        if t != input.ty.id() {
+                            diags.push(Diagnostic::error(
+                                path,
+                                s.loc,
+                                format!(
+                                    "stage `{}` reads `{}` as `{}`, but the run starts with it as `{}`",
+                                    s.name,
+                                    input.key,
+                                    input.ty.name(),
+                                    initial_type_name(input.key)
+                                ),
+                            ));
+                        }
+                        providers.push(Provider::Initial);
+                    }
+                    if providers.is_empty() && input.required {
+                        let writers: Vec<String> = (0..spec.stages.len())
+                            .filter(|&j| j != i && keys_of(j).iter().any(|k| k == input.key))
+                            .map(|j| format!("`{}`", spec.stages[j].name))
+                            .collect();
+                        let fix = if writers.is_empty() {
+                            format!("no stage of this pipeline writes `{}`: add one that does", input.key)
+                        } else {
+                            format!(
+                                "stage(s) {} write it: add one to `depends_on` of `{}`",
+                                writers.join(", "),
+                                s.name
+                            )
+                        };
+                        diags.push(Diagnostic::error(
+                            path,
+                            s.locs.depends_on.unwrap_or(s.loc),
+                            format!(
+                                "stage `{}` ({}) reads `{}`, but no upstream stage (through depends_on) writes it \
+                                 and the run does not start with it; {fix}",
+                                s.name,
+                                r.meta.stage_type(),
+                                input.key
+                            ),
+                        ));
+                    }
+                    inputs.push(providers);
+                }
+                for dep in &r.dependencies {
+                    if let Some(resource) = dep.strip_prefix('@') {
+                        if !options.resources.contains(resource) {
+                            let given: Vec<String> = options.resources.iter().map(|r| format!("@{r}")).collect();
+                            diags.push(Diagnostic::error(
+                                path,
+                                s.loc,
+                                format!(
+                                    "stage `{}` needs resource `{dep}`, which this runtime does not provide (it provides: {})",
+                                    s.name,
+                                    if given.is_empty() { "none".to_owned() } else { given.join(", ") }
+                                ),
+                            ));
+                        }
+                    } else if !ancestors[i].iter().any(|&j| resolved[j].meta.stage_type() == dep) {
+                        diags.push(Diagnostic::error(
+                            path,
+                            s.locs.depends_on.unwrap_or(s.loc),
+                            format!(
+                                "stage `{}` ({}) requires a `{dep}` stage upstream (through depends_on), and none of its \
+                                 upstream stages is one; add a `{dep}` stage to its depends_on",
+                                s.name,
+                                r.meta.stage_type()
+                            ),
+                        ));
+                    }
+                }
+                if s.config.as_ref().is_some_and(|c| !c.is_null()) && r.meta.config().is_none() && !r.meta.can_park() {
+                    diags.push(Diagnostic::warning(
+                        path,
+                        s.locs.config.unwrap_or(s.loc),
+                        format!(
+                            "stage `{}`: stage type `{}` takes no configuration; its `config` is ignored",
+                            s.name,
+                            r.meta.stage_type()
+                        ),
+                    ));
+                }
+                let mut resources = Vec::new();
+                for rs in r.meta.resources() {
+                    let id = rs.ty().id();
+                    if let Some(v) = resource_cache.get(&id) {
+                        resources.push(v.clone());
+                        continue;
+                    }
+                    match rs.create(&rcx) {
+                        Ok(v) => {
+                            resource_cache.insert(id, v.clone());
+                            resources.push(v);
+                        }
+                        Err(e) => diags.push(Diagnostic::error(
+                            path,
+                            s.loc,
+                            format!("stage `{}`: resource `{}` could not be created: {e}", s.name, rs.ty().name()),
+                        )),
+                    }
+                }
+                let policy = options.policies.as_ref().and_then(|p| p.get(s.policy_name()).cloned());
+                stages.push(PlannedStage {
+                    name: s.name.clone(),
+                    meta: r.meta,
+                    keys_override: r.keys_override.clone(),
+                    description: r.description.clone(),
+                    deps: deps[i].clone(),
+                    inputs,
+                    config: r.config.clone(),
+                    resources,
+                    spec_json: Arc::new(stage_json(s)),
+                    gate: checked.gate_of_stage.get(i).cloned().flatten().map(Arc::new),
+                    policy,
+                    phase: checked.phases.get(i).cloned().unwrap_or_default(),
+                });
+            }
+        }
+        let (errors, warnings): (Vec<_>, Vec<_>) = diags.into_iter().partition(Diagnostic::is_error);
+        let mut errors = errors;
+        errors.sort_by_key(|d| (d.line, d.column));
+        if !errors.is_empty() {
+            return Err(PlanError { errors, warnings });
+        }
+        Ok(Plan {
+            pipeline: PipelineInfo {
+                name: spec.name.clone(),
+                version: spec.version.clone(),
+                path: Some(path.display().to_string()),
+                applicable_sources: spec.applicable_sources.clone(),
+            },
+            stages,
+            order: checked.order.clone(),
+            warnings: warnings.into_iter().filter(|d| d.severity != Severity::Info).collect(),
+        })
+    }
+
+    /// Loads a pipeline file and plans it: the whole path from file to plan.
+    pub fn from_file(
+        file: impl AsRef<Path>,
+        registry: &StageRegistry,
+        options: &PlanOptions,
+    ) -> Result<Plan, PlanError> {
+        let loaded = spec::load_file(file).map_err(|e| PlanError { errors: e.errors, warnings: e.warnings })?;
+        let mut plan = Plan::new(&loaded.value, registry, options).map_err(|mut e| {
+            e.warnings.splice(0..0, loaded.warnings.iter().cloned());
+            e
+        })?;
+        plan.warnings.splice(0..0, loaded.warnings.into_iter().filter(|d| d.severity != Severity::Info));
+        Ok(plan)
+    }
+
+    /// The index of stage `name`.
+    pub fn stage_index(&self, name: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.name == name)
+    }
+}
+
+/// Each stage's transitive upstream stages.
+fn ancestors(deps: &[Vec<usize>], order: &[usize]) -> Vec<BTreeSet<usize>> {
+    let mut out: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); deps.len()];
+    for &i in order {
+        let mut set = BTreeSet::new();
+        for &d in &deps[i] {
+            set.insert(d);
+            set.extend(out[d].iter().copied());
+        }
+        out[i] = set;
+    }
+    out
+}
+
+/// A stage's own part of the pipeline file, for its context.
+fn stage_json(s: &StageSpec) -> serde_json::Value {
+    serde_json::json!({
+        "name": s.name,
+        "type": s.stage_type,
+        "policy": s.policy,
+        "depends_on": s.dependency_names().collect::<Vec<_>>(),
+        "config": s.config_json(),
+        "phase": s.phase,
+        "gate": s.gate,
+    })
+}

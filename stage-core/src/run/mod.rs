@@ -1,0 +1,433 @@
+//! Running one job through a [`Plan`]: inputs read, stage called, output applied and counted,
+//! results recorded, events sent; failures and panics contained.
+
+mod events;
+mod report;
+mod state;
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+pub use events::{CollectingSink, Event, EventKind, EventSink, TracingSink};
+pub use report::{RunReport, RunStatus, StageReport, StageStatus};
+pub use state::{RunState, StageRecord, StateError};
+
+use crate::glue::resource_refs;
+use crate::plan::{Plan, PlannedStage, Provider};
+use crate::value::SharedValue;
+use crate::{Clock, InMemoryLedger, Job, Ledger, StageArgs, StageContext, StageError, StateValue, SystemClock};
+
+/// Runs jobs through plans. Holds what runs share: the ledger, the clock, the event sink and
+/// the number of stages that may run at once.
+///
+/// Stages run in dependency order (ties by declaration order). With more than one worker,
+/// independent branches run concurrently; every input is bound to its providing stage when
+/// the pipeline is planned, so the results are the same as a sequential run.
+#[derive(Clone)]
+pub struct Runner {
+    ledger: Arc<dyn Ledger>,
+    clock: Arc<dyn Clock>,
+    events: Arc<dyn EventSink>,
+    workers: usize,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner").field("workers", &self.workers).finish_non_exhaustive()
+    }
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Runner {
+            ledger: Arc::new(InMemoryLedger::new()),
+            clock: Arc::new(SystemClock),
+            events: Arc::new(TracingSink),
+            workers: 1,
+        }
+    }
+}
+
+/// What a run returns: its report and its final state.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The report.
+    pub report: RunReport,
+    /// The state: every completed stage's output, for inspection and resumption.
+    pub state: RunState,
+}
+
+/// How one stage call ended, before it is recorded.
+enum Ended {
+    Done { written: Vec<(String, SharedValue)>, raw: Option<SharedValue>, count: u64 },
+    Failed(String),
+    Parked(String),
+}
+
+struct Finished {
+    idx: usize,
+    ended: Ended,
+    attempts: u32,
+    duration_ms: u64,
+}
+
+impl Runner {
+    /// A runner with an in-memory ledger, the system clock, events logged through `tracing`
+    /// and one worker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Uses `ledger`.
+    pub fn with_ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
+        self.ledger = ledger;
+        self
+    }
+    /// Uses `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// Sends events to `events`.
+    pub fn with_events(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = events;
+        self
+    }
+    /// Runs up to `workers` independent stages at once (at least 1).
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+    /// The ledger.
+    pub fn ledger(&self) -> &Arc<dyn Ledger> {
+        &self.ledger
+    }
+
+    /// Runs `job` through `plan` from the start.
+    pub fn run(&self, plan: &Plan, job: Job) -> RunOutcome {
+        self.run_from(plan, RunState::new(job))
+    }
+
+    /// Runs the stages of `plan` that `state` has not completed (a resumed run). Completed
+    /// stages are never run again.
+    pub fn run_from(&self, plan: &Plan, mut state: RunState) -> RunOutcome {
+        let started = Instant::now();
+        let job = Arc::new(state.job.clone());
+        let initial = initial_state(&job);
+        let n = plan.stages.len();
+        let mut slots: Vec<Slot> = (0..n)
+            .map(|i| match state.stages.get(&plan.stages[i].name) {
+                Some(rec) if rec.status == StageStatus::Completed => Slot::Done,
+                _ => Slot::Pending,
+            })
+            .collect();
+        let mut lines: Vec<Option<StageReport>> = (0..n)
+            .map(|i| state.stages.get(&plan.stages[i].name).and_then(|r| r.report.clone()))
+            .map(|r| r.filter(|r| r.status == StageStatus::Completed))
+            .collect();
+
+        let (tx, rx) = mpsc::channel::<Finished>();
+        std::thread::scope(|scope| {
+            let mut running = 0usize;
+            loop {
+                // Settle what cannot run, then start what can, in execution order.
+                let mut progressed = true;
+                while progressed {
+                    progressed = false;
+                    for &i in &plan.order {
+                        if !matches!(slots[i], Slot::Pending) {
+                            continue;
+                        }
+                        let blocked = plan.stages[i].deps.iter().find(|&&d| slots[d].blocks());
+                        if let Some(&d) = blocked {
+                            let why = slots[d].why(&plan.stages[d].name);
+                            self.emit(&job, &plan.stages[i], events::EventKind::Skipped { reason: why.clone() });
+                            lines[i] = Some(line(&plan.stages[i], StageStatus::Skipped, 0, 0, 0, Some(why)));
+                            slots[i] = Slot::Skipped;
+                            progressed = true;
+                        }
+                    }
+                }
+                let mut ran_inline = false;
+                let ready: Vec<usize> = plan
+                    .order
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        matches!(slots[i], Slot::Pending)
+                            && plan.stages[i].deps.iter().all(|&d| matches!(slots[d], Slot::Done))
+                    })
+                    .collect();
+                for i in ready {
+                    if running >= self.workers {
+                        break;
+                    }
+                    let inputs = gather(plan, i, &initial, &state, &job);
+                    slots[i] = Slot::Running;
+                    if self.workers == 1 {
+                        let f = self.call(plan, i, &job, inputs);
+                        self.record(plan, f, &mut slots, &mut lines, &mut state, &job);
+                        ran_inline = true;
+                        continue;
+                    }
+                    running += 1;
+                    let tx = tx.clone();
+                    let job = job.clone();
+                    scope.spawn(move || {
+                        let f = self.call(plan, i, &job, inputs);
+                        let _ = tx.send(f);
+                    });
+                }
+                if running == 0 {
+                    if ran_inline {
+                        continue;
+                    }
+                    break;
+                }
+                let Ok(f) = rx.recv() else { break };
+                running -= 1;
+                self.record(plan, f, &mut slots, &mut lines, &mut state, &job);
+            }
+        });
+
+        let stages: Vec<StageReport> = plan.order.iter().filter_map(|&i| lines[i].take()).collect();
+        let status = if stages.iter().any(|s| s.status == StageStatus::Failed) {
+            RunStatus::Failed
+        } else if stages.iter().any(|s| s.status == StageStatus::Parked) {
+            RunStatus::Parked
+        } else {
+            RunStatus::Completed
+        };
+        let results = state.results(plan);
+        let report = RunReport {
+            pipeline: plan.pipeline.name.clone(),
+            pipeline_version: plan.pipeline.version.clone(),
+            pipeline_path: plan.pipeline.path.clone(),
+            job_id: job.job_id.clone(),
+            status,
+            stages,
+            results,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        RunOutcome { report, state }
+    }
+
+    fn emit(&self, job: &Job, stage: &PlannedStage, kind: events::EventKind) {
+        self.events.event(&Event {
+            job_id: job.job_id.clone(),
+            stage: stage.name.clone(),
+            stage_type: stage.meta.stage_type().to_owned(),
+            kind,
+        });
+    }
+
+    /// One stage call: context, arguments, the call (panics caught), parking, count, output.
+    fn call(&self, plan: &Plan, idx: usize, job: &Arc<Job>, inputs: Result<Vec<Option<SharedValue>>, String>) -> Finished {
+        let stage = &plan.stages[idx];
+        let meta = stage.meta;
+        self.emit(job, stage, events::EventKind::Started);
+        let started = Instant::now();
+        let ended = match inputs {
+            Err(msg) => Ended::Failed(msg),
+            Ok(inputs) => {
+                let ctx = StageContext::new(job.clone(), stage.name.clone(), meta.stage_type())
+                    .with_ledger(self.ledger.clone())
+                    .with_clock(self.clock.clone())
+                    .with_stage_spec(stage.spec_json.clone())
+                    .with_gate(stage.gate.clone());
+                let refs: Vec<Option<&dyn StateValue>> = inputs.iter().map(|v| v.as_deref()).collect();
+                let keys: Vec<&str> = meta.inputs().iter().map(|i| i.key).collect();
+                let resources = resource_refs(&stage.resources);
+                let args = StageArgs::new(&ctx, &refs, &keys, stage.config.as_ref(), &resources);
+                let result = catch_unwind(AssertUnwindSafe(|| meta.invoke(&args)))
+                    .unwrap_or_else(|payload| Err(StageError::Panicked(panic_message(&*payload))));
+                match (result, ctx.take_park_request()) {
+                    (Err(e), _) => Ended::Failed(e.to_string()),
+                    (Ok(_), Some(reason)) if meta.can_park() => Ended::Parked(reason),
+                    (Ok(_), Some(_)) => Ended::Failed(format!(
+                        "asked to park the run, but stage type `{}` is not declared `#[stage(parks)]`",
+                        meta.stage_type()
+                    )),
+                    (Ok(None), None) => Ended::Done { written: Vec::new(), raw: None, count: 0 },
+                    (Ok(Some(out)), None) => self.apply(stage, job, out),
+                }
+            }
+        };
+        Finished { idx, ended, attempts: 1, duration_ms: started.elapsed().as_millis() as u64 }
+    }
+
+    fn apply(&self, stage: &PlannedStage, job: &Job, out: SharedValue) -> Ended {
+        let meta = stage.meta;
+        let count = match (meta.output_counter().count)(&*out) {
+            Ok(n) => n,
+            Err(why) => {
+                tracing::warn!(job = %job.job_id, stage = %stage.name, "output counter failed, counting 0: {why}");
+                0
+            }
+        };
+        let keys = stage.keys();
+        let raw = keys.is_empty().then(|| out.clone());
+        let mut sink = crate::OutputSink::new();
+        match (meta.output_handler().apply)(out, &keys, &mut sink) {
+            Ok(()) => Ended::Done { written: sink.into_written(), raw, count },
+            Err(e) => Ended::Failed(e.to_string()),
+        }
+    }
+
+    fn record(
+        &self,
+        plan: &Plan,
+        f: Finished,
+        slots: &mut [Slot],
+        lines: &mut [Option<StageReport>],
+        state: &mut RunState,
+        job: &Job,
+    ) {
+        let stage = &plan.stages[f.idx];
+        let (status, count, message) = match f.ended {
+            Ended::Done { written, raw, count } => {
+                self.emit(
+                    job,
+                    stage,
+                    events::EventKind::Completed { attempt: f.attempts, duration_ms: f.duration_ms, output_count: count },
+                );
+                state.complete(stage, written, raw);
+                slots[f.idx] = Slot::Done;
+                (StageStatus::Completed, count, None)
+            }
+            Ended::Failed(error) => {
+                self.emit(job, stage, events::EventKind::Failed { attempt: f.attempts, error: error.clone() });
+                slots[f.idx] = Slot::Failed;
+                (StageStatus::Failed, 0, Some(error))
+            }
+            Ended::Parked(reason) => {
+                self.emit(job, stage, events::EventKind::Parked { reason: reason.clone() });
+                slots[f.idx] = Slot::Parked;
+                (StageStatus::Parked, 0, Some(reason))
+            }
+        };
+        let l = line(stage, status, f.attempts, count, f.duration_ms, message);
+        state.set_report(stage, l.clone());
+        lines[f.idx] = Some(l);
+        let prefix = format!("stage.{}", stage.name);
+        for (field, value) in [
+            ("attempts", serde_json::json!(f.attempts)),
+            ("output_count", serde_json::json!(count)),
+            ("duration_ms", serde_json::json!(f.duration_ms)),
+        ] {
+            if let Err(e) = self.ledger.set(&job.job_id, &format!("{prefix}.{field}"), value) {
+                tracing::warn!(job = %job.job_id, stage = %stage.name, "ledger write failed: {e}");
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    Parked,
+    Skipped,
+}
+
+impl Slot {
+    fn blocks(self) -> bool {
+        matches!(self, Slot::Failed | Slot::Parked | Slot::Skipped)
+    }
+    fn why(self, upstream: &str) -> String {
+        match self {
+            Slot::Failed => format!("not run: upstream stage `{upstream}` failed"),
+            Slot::Parked => format!("not run yet: the run is parked at gate stage `{upstream}`"),
+            _ => format!("not run: upstream stage `{upstream}` did not run"),
+        }
+    }
+}
+
+fn line(
+    stage: &PlannedStage,
+    status: StageStatus,
+    attempts: u32,
+    output_count: u64,
+    duration_ms: u64,
+    message: Option<String>,
+) -> StageReport {
+    StageReport {
+        name: stage.name.clone(),
+        stage_type: stage.meta.stage_type().to_owned(),
+        status,
+        attempts,
+        output_count,
+        duration_ms,
+        message,
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+/// The keys every run starts with (contract §2).
+fn initial_state(job: &Job) -> BTreeMap<&'static str, SharedValue> {
+    let context = serde_json::json!({
+        "tenant_id": job.tenant_id,
+        "job_id": job.job_id,
+        "doc_id": job.doc_id,
+        "correlation_id": job.correlation_id,
+        "metadata": job.metadata,
+        "source": job.source,
+    });
+    let mut m: BTreeMap<&'static str, SharedValue> = BTreeMap::new();
+    m.insert("context", Arc::new(context));
+    m.insert("adapter_request", Arc::new(job.adapter_request.clone()));
+    m.insert("payload", Arc::new(job.payload.clone()));
+    m.insert("job_id", Arc::new(job.job_id.clone()));
+    m
+}
+
+/// Reads a stage's inputs from its bound providers, nearest first.
+fn gather(
+    plan: &Plan,
+    idx: usize,
+    initial: &BTreeMap<&'static str, SharedValue>,
+    state: &RunState,
+    job: &Job,
+) -> Result<Vec<Option<SharedValue>>, String> {
+    let stage = &plan.stages[idx];
+    let mut out = Vec::with_capacity(stage.inputs.len());
+    for (spec, binding) in stage.meta.inputs().iter().zip(&stage.inputs) {
+        let found = binding.iter().find_map(|p| match p {
+            Provider::Initial => initial.get(spec.key).cloned(),
+            Provider::Stage(j) => state.written(&plan.stages[*j].name, spec.key),
+        });
+        if found.is_none() && spec.required {
+            let providers: Vec<String> = binding
+                .iter()
+                .filter_map(|p| match p {
+                    Provider::Stage(j) => Some(format!("`{}`", plan.stages[*j].name)),
+                    Provider::Initial => None,
+                })
+                .collect();
+            return Err(if providers.is_empty() {
+                format!("input `{}` is absent: no upstream stage writes it", spec.key)
+            } else {
+                format!(
+                    "input `{}` is absent: upstream stage {} may write it but wrote nothing for job `{}`",
+                    spec.key,
+                    providers.join(" or "),
+                    job.job_id
+                )
+            });
+        }
+        out.push(found);
+    }
+    Ok(out)
+}
