@@ -216,7 +216,20 @@ pub struct StageContext {
     cancel: CancelToken,
     stage_spec: Arc<serde_json::Value>,
     gate: Option<Arc<crate::spec::EffectiveGate>>,
+    host: Arc<HostSettings>,
     park: Mutex<Option<String>>,
+}
+
+/// What a host tells every stage of its runs: where files go, and how long a stage may wait
+/// on the outside world.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostSettings {
+    /// The run directory: where stages write files by default.
+    pub run_dir: Option<std::path::PathBuf>,
+    /// Whether absolute paths in stage configs are rebased under the run directory.
+    pub rebase_absolute_paths: bool,
+    /// A cap on any wait a stage makes on the outside world (a gate's timeout).
+    pub max_wait: Option<Duration>,
 }
 
 impl fmt::Debug for StageContext {
@@ -242,6 +255,7 @@ impl StageContext {
             cancel: CancelToken::new(),
             stage_spec: Arc::new(serde_json::Value::Null),
             gate: None,
+            host: Arc::new(HostSettings::default()),
             park: Mutex::new(None),
         }
     }
@@ -270,6 +284,17 @@ impl StageContext {
     pub fn with_gate(mut self, gate: Option<Arc<crate::spec::EffectiveGate>>) -> Self {
         self.gate = gate;
         self
+    }
+
+    /// Uses the host's settings.
+    pub fn with_host(mut self, host: Arc<HostSettings>) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// The host's settings: run directory, path rebasing, wait cap.
+    pub fn host(&self) -> &HostSettings {
+        &self.host
     }
 
     /// The job.

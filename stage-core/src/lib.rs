@@ -75,7 +75,7 @@ pub mod suggest;
 mod value;
 
 pub use context::{
-    CancelToken, Clock, FakeClock, InMemoryLedger, Job, Ledger, ResourceContext, StageContext, SystemClock,
+    CancelToken, Clock, FakeClock, HostSettings, InMemoryLedger, Job, Ledger, ResourceContext, StageContext, SystemClock,
 };
 pub use error::{BoxError, StageError};
 pub use glue::{OutputCount, SplitOutput, StageArgs};

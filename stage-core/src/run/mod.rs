@@ -17,7 +17,7 @@ pub use state::{RunState, StageRecord, StateError};
 use crate::glue::resource_refs;
 use crate::plan::{Plan, PlannedStage, Provider};
 use crate::value::SharedValue;
-use crate::{Clock, InMemoryLedger, Job, Ledger, StageArgs, StageContext, StageError, StateValue, SystemClock};
+use crate::{Clock, HostSettings, InMemoryLedger, Job, Ledger, StageArgs, StageContext, StageError, StateValue, SystemClock};
 
 /// Runs jobs through plans. Holds what runs share: the ledger, the clock, the event sink and
 /// the number of stages that may run at once.
@@ -31,6 +31,7 @@ pub struct Runner {
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
     workers: usize,
+    host: Arc<HostSettings>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -46,6 +47,7 @@ impl Default for Runner {
             clock: Arc::new(SystemClock),
             events: Arc::new(TracingSink),
             workers: 1,
+            host: Arc::new(HostSettings::default()),
         }
     }
 }
@@ -97,6 +99,11 @@ impl Runner {
     /// Runs up to `workers` independent stages at once (at least 1).
     pub fn with_workers(mut self, workers: usize) -> Self {
         self.workers = workers.max(1);
+        self
+    }
+    /// Gives every stage the host's settings (run directory, path rebasing, wait cap).
+    pub fn with_host(mut self, host: HostSettings) -> Self {
+        self.host = Arc::new(host);
         self
     }
     /// The ledger.
@@ -235,7 +242,8 @@ impl Runner {
                     .with_ledger(self.ledger.clone())
                     .with_clock(self.clock.clone())
                     .with_stage_spec(stage.spec_json.clone())
-                    .with_gate(stage.gate.clone());
+                    .with_gate(stage.gate.clone())
+                    .with_host(self.host.clone());
                 let refs: Vec<Option<&dyn StateValue>> = inputs.iter().map(|v| v.as_deref()).collect();
                 let keys: Vec<&str> = meta.inputs().iter().map(|i| i.key).collect();
                 let resources = resource_refs(&stage.resources);

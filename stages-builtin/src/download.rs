@@ -1,0 +1,1 @@
+//! `download` (being written).
