@@ -75,7 +75,8 @@ pub mod suggest;
 mod value;
 
 pub use context::{
-    CancelToken, Clock, FakeClock, HostSettings, InMemoryLedger, Job, Ledger, ResourceContext, StageContext, SystemClock,
+    CancelToken, Clock, FakeClock, HostSettings, InMemoryLedger, Job, Ledger, ResourceContext, StageContext,
+    SystemClock,
 };
 pub use error::{BoxError, StageError};
 pub use glue::{OutputCount, SplitOutput, StageArgs};
@@ -84,11 +85,11 @@ pub use metadata::{
     OutputSink, OutputType, Resource, ResourceSpec, ResourceValue, StageConfig, StageMetadata, StateKey,
     TypeRef, SCHEMA_VERSION,
 };
+pub use plan::{Plan, PlanError, PlanOptions, StageFactory};
 pub use registry::{
     is_valid_stage_type, validate, RegistryBuilder, RegistryError, RegistryProblem, Severity, StageRegistry,
     UnknownStageType, RESERVED_KEYS,
 };
-pub use plan::{Plan, PlanError, PlanOptions, StageFactory};
 pub use run::{RunOutcome, RunReport, RunState, RunStatus, Runner, StageStatus};
 pub use stage_derive::stage;
 pub use value::{take, SharedValue, StateValue};

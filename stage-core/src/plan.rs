@@ -164,12 +164,17 @@ impl<'r> StageFactory<'r> {
 
     /// Looks the stage's type up, applies the pipeline's `metadata_overrides` and parses its
     /// config. Errors name the pipeline file, line, stage and field.
-    pub fn resolve(&self, pipeline: &PipelineSpec, stage: &StageSpec) -> Result<ResolvedStage, Vec<Diagnostic>> {
+    pub fn resolve(
+        &self,
+        pipeline: &PipelineSpec,
+        stage: &StageSpec,
+    ) -> Result<ResolvedStage, Vec<Diagnostic>> {
         let path = &pipeline.path;
         let meta = match self.registry.get(&stage.stage_type) {
             Ok(m) => m,
             Err(e) => {
-                let hint = suggest::did_you_mean(&e.suggestions.iter().map(String::as_str).collect::<Vec<_>>());
+                let hint =
+                    suggest::did_you_mean(&e.suggestions.iter().map(String::as_str).collect::<Vec<_>>());
                 return Err(vec![Diagnostic::error(
                     path,
                     stage.locs.stage_type,
@@ -257,7 +262,8 @@ impl<'r> StageFactory<'r> {
                     } else {
                         stage.config_loc(&segs)
                     };
-                    let field = if e.path.is_empty() { String::new() } else { format!(" field `{}`", e.path) };
+                    let field =
+                        if e.path.is_empty() { String::new() } else { format!(" field `{}`", e.path) };
                     errors.push(Diagnostic::error(
                         path,
                         at,
@@ -276,7 +282,14 @@ impl<'r> StageFactory<'r> {
             None => None,
         };
         if errors.is_empty() {
-            Ok(ResolvedStage { name: stage.name.clone(), meta, keys_override, description, dependencies, config })
+            Ok(ResolvedStage {
+                name: stage.name.clone(),
+                meta,
+                keys_override,
+                description,
+                dependencies,
+                config,
+            })
         } else {
             Err(errors)
         }
@@ -346,7 +359,11 @@ fn initial_type_name(key: &str) -> &'static str {
 impl Plan {
     /// Plans `spec` against `registry`: resolves every stage, checks the file's cross-stage
     /// rules, the data flow, dependencies, resources and policies. Reports every problem.
-    pub fn new(spec: &PipelineSpec, registry: &StageRegistry, options: &PlanOptions) -> Result<Plan, PlanError> {
+    pub fn new(
+        spec: &PipelineSpec,
+        registry: &StageRegistry,
+        options: &PlanOptions,
+    ) -> Result<Plan, PlanError> {
         let path = &spec.path;
         let factory = StageFactory::new(registry);
         let mut diags: Vec<Diagnostic> = Vec::new();
@@ -375,8 +392,11 @@ impl Plan {
             let resolved: Vec<ResolvedStage> = resolved.into_iter().flatten().collect();
             let index: HashMap<&str, usize> =
                 spec.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
-            let deps: Vec<Vec<usize>> =
-                spec.stages.iter().map(|s| s.dependency_names().filter_map(|d| index.get(d).copied()).collect()).collect();
+            let deps: Vec<Vec<usize>> = spec
+                .stages
+                .iter()
+                .map(|s| s.dependency_names().filter_map(|d| index.get(d).copied()).collect())
+                .collect();
             let ancestors = ancestors(&deps, &checked.order);
             let position: Vec<usize> = {
                 let mut p = vec![0; spec.stages.len()];
@@ -471,7 +491,8 @@ impl Plan {
                 for dep in &r.dependencies {
                     if let Some(resource) = dep.strip_prefix('@') {
                         if !options.resources.contains(resource) {
-                            let given: Vec<String> = options.resources.iter().map(|r| format!("@{r}")).collect();
+                            let given: Vec<String> =
+                                options.resources.iter().map(|r| format!("@{r}")).collect();
                             diags.push(Diagnostic::error(
                                 path,
                                 s.loc,
@@ -495,7 +516,10 @@ impl Plan {
                         ));
                     }
                 }
-                if s.config.as_ref().is_some_and(|c| !c.is_null()) && r.meta.config().is_none() && !r.meta.can_park() {
+                if s.config.as_ref().is_some_and(|c| !c.is_null())
+                    && r.meta.config().is_none()
+                    && !r.meta.can_park()
+                {
                     diags.push(Diagnostic::warning(
                         path,
                         s.locs.config.unwrap_or(s.loc),
@@ -521,7 +545,11 @@ impl Plan {
                         Err(e) => diags.push(Diagnostic::error(
                             path,
                             s.loc,
-                            format!("stage `{}`: resource `{}` could not be created: {e}", s.name, rs.ty().name()),
+                            format!(
+                                "stage `{}`: resource `{}` could not be created: {e}",
+                                s.name,
+                                rs.ty().name()
+                            ),
                         )),
                     }
                 }
@@ -567,7 +595,8 @@ impl Plan {
         registry: &StageRegistry,
         options: &PlanOptions,
     ) -> Result<Plan, PlanError> {
-        let loaded = spec::load_file(file).map_err(|e| PlanError { errors: e.errors, warnings: e.warnings })?;
+        let loaded =
+            spec::load_file(file).map_err(|e| PlanError { errors: e.errors, warnings: e.warnings })?;
         let mut plan = Plan::new(&loaded.value, registry, options).map_err(|mut e| {
             e.warnings.splice(0..0, loaded.warnings.iter().cloned());
             e

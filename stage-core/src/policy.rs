@@ -24,13 +24,8 @@ const BUILTIN_YAML: &str = include_str!("policy/builtin.yaml");
 pub const BUILTIN_PATH: &str = "<builtin>/resilience.yaml";
 
 const TOP_KEYS: [&str; 1] = ["policies"];
-const POLICY_KEYS: [&str; 5] = [
-    "max_attempts",
-    "timeout_seconds",
-    "backoff",
-    "circuit_breaker",
-    "rate_limit",
-];
+const POLICY_KEYS: [&str; 5] =
+    ["max_attempts", "timeout_seconds", "backoff", "circuit_breaker", "rate_limit"];
 const BACKOFF_KEYS: [&str; 4] = ["strategy", "initial", "maximum", "jitter"];
 const BREAKER_KEYS: [&str; 3] = ["failure_threshold", "recovery_timeout", "expected_exception"];
 const RATE_KEYS: [&str; 1] = ["rate_limit_per_second"];
@@ -78,12 +73,7 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff {
-            strategy: BackoffStrategy::Exponential,
-            initial: 0.5,
-            maximum: 30.0,
-            jitter: true,
-        }
+        Backoff { strategy: BackoffStrategy::Exponential, initial: 0.5, maximum: 30.0, jitter: true }
     }
 }
 
@@ -145,10 +135,7 @@ impl fmt::Display for PolicyError {
 
 impl From<crate::spec::LoadError> for PolicyError {
     fn from(e: crate::spec::LoadError) -> Self {
-        PolicyError {
-            errors: e.errors,
-            warnings: e.warnings,
-        }
+        PolicyError { errors: e.errors, warnings: e.warnings }
     }
 }
 
@@ -176,11 +163,10 @@ impl PolicySet {
         let path: Arc<Path> = Arc::from(path.as_ref());
         match std::fs::read_to_string(&path) {
             Ok(text) => Self::load_text(&path, &text),
-            Err(e) => Err(crate::spec::LoadError::whole_file(
-                &path,
-                format!("cannot read the policy file: {e}"),
-            )
-            .into()),
+            Err(e) => {
+                Err(crate::spec::LoadError::whole_file(&path, format!("cannot read the policy file: {e}"))
+                    .into())
+            }
         }
     }
 
@@ -195,11 +181,7 @@ impl PolicySet {
         let mut sink = Sink::new(path);
         sink.diags.extend(doc.warnings);
         let policies = read_policies(&mut sink, &doc.value);
-        sink.finish(PolicySet {
-            path: Arc::clone(path),
-            policies,
-        })
-        .map_err(PolicyError::from)
+        sink.finish(PolicySet { path: Arc::clone(path), policies }).map_err(PolicyError::from)
     }
 
     /// The policy named `name`.
@@ -250,17 +232,11 @@ fn read_policies(sink: &mut Sink, root: &Node) -> Vec<Policy> {
     let Some(top) = root.entries() else {
         sink.error(
             root.loc,
-            format!(
-                "a policy file must be a mapping with `policies`, found {}",
-                root.describe()
-            ),
+            format!("a policy file must be a mapping with `policies`, found {}", root.describe()),
         );
         return out;
     };
-    let m = read::Map {
-        node: root,
-        entries: top,
-    };
+    let m = read::Map { node: root, entries: top };
     m.check_keys(sink, &TOP_KEYS, "at top level");
     let Some(p) = m.require(sink, "policies", "at top level") else {
         return out;
@@ -290,30 +266,15 @@ fn read_policy(sink: &mut Sink, name: &str, loc: Loc, node: &Node) -> Option<Pol
         Some(n) => read_backoff(sink, n, &ctx),
         None => Some(Backoff::default()),
     };
-    let circuit_breaker = match m.get("circuit_breaker") {
-        Some(n) => Some(read_breaker(sink, n, &ctx)?),
+    // Read every part before combining them, so every problem is reported.
+    let circuit_breaker = m.get("circuit_breaker").map(|n| read_breaker(sink, n, &ctx));
+    let rate_limit = m.get("rate_limit").map(|n| read_rate_limit(sink, n, &ctx));
+    let circuit_breaker = match circuit_breaker {
+        Some(b) => Some(b?),
         None => None,
     };
-    let rate_limit = match m.get("rate_limit") {
-        Some(n) => {
-            let what = format!("`rate_limit` of {ctx}");
-            let rm = read::mapping(sink, n, &what)?;
-            rm.check_keys(sink, &RATE_KEYS, &format!("in {what}"));
-            let r = rm
-                .require(sink, "rate_limit_per_second", &format!("in {what}"))
-                .and_then(|v| {
-                    read::number_in(
-                        sink,
-                        v,
-                        &format!("`rate_limit_per_second` in {what}"),
-                        0.1,
-                        100.0,
-                    )
-                })?;
-            Some(RateLimit {
-                rate_limit_per_second: r,
-            })
-        }
+    let rate_limit = match rate_limit {
+        Some(r) => Some(r?),
         None => None,
     };
     Some(Policy {
@@ -411,12 +372,17 @@ fn read_backoff(sink: &mut Sink, n: &Node, ctx: &str) -> Option<Backoff> {
         }
     }
     let jitter = jitter?;
-    ok.then_some(Backoff {
-        strategy,
-        initial,
-        maximum,
-        jitter,
-    })
+    ok.then_some(Backoff { strategy, initial, maximum, jitter })
+}
+
+fn read_rate_limit(sink: &mut Sink, n: &Node, ctx: &str) -> Option<RateLimit> {
+    let what = format!("`rate_limit` of {ctx}");
+    let m = read::mapping(sink, n, &what)?;
+    m.check_keys(sink, &RATE_KEYS, &format!("in {what}"));
+    let r = m
+        .require(sink, "rate_limit_per_second", &format!("in {what}"))
+        .and_then(|v| read::number_in(sink, v, &format!("`rate_limit_per_second` in {what}"), 0.1, 100.0))?;
+    Some(RateLimit { rate_limit_per_second: r })
 }
 
 fn read_breaker(sink: &mut Sink, n: &Node, ctx: &str) -> Option<CircuitBreaker> {
@@ -432,8 +398,163 @@ fn read_breaker(sink: &mut Sink, n: &Node, ctx: &str) -> Option<CircuitBreaker> 
     if let Some(e) = m.get("expected_exception") {
         read::string(sink, e, &format!("`expected_exception` in {what}"));
     }
-    Some(CircuitBreaker {
-        failure_threshold: u32::try_from(threshold?).ok()?,
-        recovery_timeout: recovery?,
-    })
+    Some(CircuitBreaker { failure_threshold: u32::try_from(threshold?).ok()?, recovery_timeout: recovery? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compat_file() -> std::path::PathBuf {
+        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/compat/resilience.yaml"))
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match PolicySet::load_str("r.yaml", text) {
+            Ok(_) => panic!("loaded without error:\n{text}"),
+            Err(e) => e.errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn one(body: &str) -> String {
+        format!("policies:\n  p:\n    max_attempts: 3\n    timeout_seconds: 30\n{body}")
+    }
+
+    #[test]
+    fn the_compat_policy_file_loads_and_equals_the_builtin_set() {
+        let path = compat_file();
+        if !path.is_file() {
+            assert!(std::env::var_os("CI").is_none(), "{} is missing", path.display());
+            println!("notice: {} is absent; skipping", path.display());
+            return;
+        }
+        let loaded = PolicySet::load_file(&path).unwrap();
+        assert!(loaded.warnings.is_empty());
+        let builtin = PolicySet::builtin();
+        assert_eq!(loaded.value.policies(), builtin.policies());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            BUILTIN_YAML,
+            "the embedded copy is the compat file"
+        );
+    }
+
+    #[test]
+    fn builtin_policies_have_the_original_values() {
+        let set = PolicySet::builtin();
+        assert_eq!(set.names().collect::<Vec<_>>(), ["default", "gpu-bound", "polite-api"]);
+        assert_eq!(&*set.path, Path::new(BUILTIN_PATH));
+        let breaker = Some(CircuitBreaker { failure_threshold: 5, recovery_timeout: 60.0 });
+        let d = set.get("default").unwrap();
+        assert_eq!((d.max_attempts, d.timeout_seconds), (3, 30.0));
+        assert_eq!(
+            d.backoff,
+            Backoff { strategy: BackoffStrategy::Exponential, initial: 0.5, maximum: 30.0, jitter: true }
+        );
+        assert_eq!(d.circuit_breaker, breaker);
+        assert_eq!(d.rate_limit, None);
+        let g = set.get("gpu-bound").unwrap();
+        assert_eq!((g.max_attempts, g.timeout_seconds), (1, 60.0));
+        assert_eq!(
+            g.backoff,
+            Backoff { strategy: BackoffStrategy::None, initial: 0.0, maximum: 0.0, jitter: false }
+        );
+        assert_eq!(g.circuit_breaker, breaker);
+        let p = set.get("polite-api").unwrap();
+        assert_eq!((p.max_attempts, p.timeout_seconds), (10, 10.0));
+        assert_eq!(
+            p.backoff,
+            Backoff { strategy: BackoffStrategy::Linear, initial: 1.0, maximum: 10.0, jitter: false }
+        );
+        assert_eq!(p.circuit_breaker, None);
+        assert_eq!(p.rate_limit, Some(RateLimit { rate_limit_per_second: 5.0 }));
+        assert!(set.get("nope").is_none());
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let text = "policies:\n  p:\n    max_attempts: 11\n    timeout_seconds: 0.5\n    circuit_breaker: {failure_threshold: 2, recovery_timeout: 601}\n    rate_limit: {rate_limit_per_second: 0.05}\n";
+        assert_eq!(
+            errors(text),
+            [
+                "r.yaml:3:19: error: `max_attempts` of policy `p` must be between 1 and 10, found 11",
+                "r.yaml:4:22: error: `timeout_seconds` of policy `p` must be between 1 and 600, found 0.5",
+                "r.yaml:5:42: error: `failure_threshold` in `circuit_breaker` of policy `p` must be between 3 and 10, found 2",
+                "r.yaml:5:63: error: `recovery_timeout` in `circuit_breaker` of policy `p` must be between 1 and 600, found 601",
+                "r.yaml:6:41: error: `rate_limit_per_second` in `rate_limit` of policy `p` must be between 0.1 and 100, found 0.05",
+            ]
+        );
+    }
+
+    #[test]
+    fn backoff_bounds_apply_to_strategies_other_than_none() {
+        assert_eq!(
+            errors(&one("    backoff: {strategy: linear, initial: 0.01, maximum: 0.05}\n")),
+            [
+                "r.yaml:5:42: error: `initial` in `backoff` of policy `p` must be at least 0.05 for strategy `linear`, found 0.01",
+                "r.yaml:5:57: error: `maximum` in `backoff` of policy `p` must be at least 0.1 for strategy `linear`, found 0.05",
+            ]
+        );
+        assert_eq!(
+            errors(&one("    backoff: {initial: 2, maximum: 1}\n")),
+            ["r.yaml:5:36: error: `maximum` in `backoff` of policy `p` (1) must be at least `initial` (2) for strategy `exponential`"]
+        );
+        assert_eq!(
+            errors(&one("    backoff: {strategy: exponentail}\n")),
+            ["r.yaml:5:25: error: `strategy` in `backoff` of policy `p` must be `exponential`, `linear` or `none`, found `exponentail`; did you mean `exponential`?"]
+        );
+        let none =
+            PolicySet::load_str("r.yaml", &one("    backoff: {strategy: none, initial: 0, maximum: 0}\n"))
+                .unwrap();
+        assert_eq!(none.value.get("p").unwrap().backoff.strategy, BackoffStrategy::None);
+        let default = PolicySet::load_str("r.yaml", &one("")).unwrap();
+        assert_eq!(default.value.get("p").unwrap().backoff, Backoff::default());
+    }
+
+    #[test]
+    fn unknown_and_missing_keys() {
+        let text = "policy: {}\npolicies:\n  p:\n    max_attempt: 3\n    backoff: {jiter: true}\n    circuit_breaker: {failure_threshold: 5, recovery_timeout: 60, expected_exception: IOError}\n";
+        assert_eq!(
+            errors(text),
+            [
+                "r.yaml:1:1: error: unknown key `policy` at top level; valid keys: `policies`",
+                "r.yaml:4:5: error: unknown key `max_attempt` in policy `p`; did you mean `max_attempts`?",
+                "r.yaml:4:5: error: missing required key `max_attempts` in policy `p`",
+                "r.yaml:4:5: error: missing required key `timeout_seconds` in policy `p`",
+                "r.yaml:5:15: error: unknown key `jiter` in `backoff` of policy `p`; did you mean `jitter`?",
+            ]
+        );
+        assert_eq!(
+            errors("policies: [default]\n"),
+            ["r.yaml:1:11: error: `policies` must be a mapping, found a list"]
+        );
+    }
+
+    #[test]
+    fn stage_policies_must_exist() {
+        let spec = crate::spec::load_str(
+            "p.yaml",
+            "name: p\nversion: 2025-01-01\nstages:\n  - name: chunk\n    type: chunk\n    policy: gpu-bond\n  - name: embed\n    type: embed\n    policy: zzz\n  - name: index\n    type: index\n",
+        )
+        .unwrap()
+        .value;
+        let set = PolicySet::builtin();
+        let msgs: Vec<String> = set.check_names(&spec).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            msgs,
+            [
+                "p.yaml:6:13: error: stage `chunk` uses unknown policy `gpu-bond`; did you mean `gpu-bound`?",
+                "p.yaml:9:13: error: stage `embed` uses unknown policy `zzz`; policies: `default`, `gpu-bound`, `polite-api`",
+            ]
+        );
+        let only_gpu =
+            PolicySet::load_str("r.yaml", "policies:\n  gpu-bound: {max_attempts: 1, timeout_seconds: 60}\n")
+                .unwrap()
+                .value;
+        let msgs: Vec<String> = only_gpu.check_names(&spec).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            msgs[2],
+            "p.yaml:10:11: error: stage `index` has no `policy`, so it uses `default`, which the policy set does not define; policies: `gpu-bound`"
+        );
+    }
 }

@@ -17,7 +17,10 @@ pub use state::{RunState, StageRecord, StateError};
 use crate::glue::resource_refs;
 use crate::plan::{Plan, PlannedStage, Provider};
 use crate::value::SharedValue;
-use crate::{Clock, HostSettings, InMemoryLedger, Job, Ledger, StageArgs, StageContext, StageError, StateValue, SystemClock};
+use crate::{
+    Clock, HostSettings, InMemoryLedger, Job, Ledger, StageArgs, StageContext, StageError, StateValue,
+    SystemClock,
+};
 
 /// Runs jobs through plans. Holds what runs share: the ledger, the clock, the event sink and
 /// the number of stages that may run at once.
@@ -149,7 +152,11 @@ impl Runner {
                         let blocked = plan.stages[i].deps.iter().find(|&&d| slots[d].blocks());
                         if let Some(&d) = blocked {
                             let why = slots[d].why(&plan.stages[d].name);
-                            self.emit(&job, &plan.stages[i], events::EventKind::Skipped { reason: why.clone() });
+                            self.emit(
+                                &job,
+                                &plan.stages[i],
+                                events::EventKind::Skipped { reason: why.clone() },
+                            );
                             lines[i] = Some(line(&plan.stages[i], StageStatus::Skipped, 0, 0, 0, Some(why)));
                             slots[i] = Slot::Skipped;
                             progressed = true;
@@ -230,7 +237,13 @@ impl Runner {
     }
 
     /// One stage call: context, arguments, the call (panics caught), parking, count, output.
-    fn call(&self, plan: &Plan, idx: usize, job: &Arc<Job>, inputs: Result<Vec<Option<SharedValue>>, String>) -> Finished {
+    fn call(
+        &self,
+        plan: &Plan,
+        idx: usize,
+        job: &Arc<Job>,
+        inputs: Result<Vec<Option<SharedValue>>, String>,
+    ) -> Finished {
         let stage = &plan.stages[idx];
         let meta = stage.meta;
         self.emit(job, stage, events::EventKind::Started);
@@ -298,14 +311,22 @@ impl Runner {
                 self.emit(
                     job,
                     stage,
-                    events::EventKind::Completed { attempt: f.attempts, duration_ms: f.duration_ms, output_count: count },
+                    events::EventKind::Completed {
+                        attempt: f.attempts,
+                        duration_ms: f.duration_ms,
+                        output_count: count,
+                    },
                 );
                 state.complete(stage, written, raw);
                 slots[f.idx] = Slot::Done;
                 (StageStatus::Completed, count, None)
             }
             Ended::Failed(error) => {
-                self.emit(job, stage, events::EventKind::Failed { attempt: f.attempts, error: error.clone() });
+                self.emit(
+                    job,
+                    stage,
+                    events::EventKind::Failed { attempt: f.attempts, error: error.clone() },
+                );
                 slots[f.idx] = Slot::Failed;
                 (StageStatus::Failed, 0, Some(error))
             }

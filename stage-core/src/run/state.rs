@@ -44,7 +44,12 @@ impl RunState {
         RunState { job, stages: BTreeMap::new() }
     }
 
-    pub(crate) fn complete(&mut self, stage: &PlannedStage, written: Vec<(String, SharedValue)>, raw: Option<SharedValue>) {
+    pub(crate) fn complete(
+        &mut self,
+        stage: &PlannedStage,
+        written: Vec<(String, SharedValue)>,
+        raw: Option<SharedValue>,
+    ) {
         self.stages.insert(
             stage.name.clone(),
             StageRecord { status: super::StageStatus::Completed, written, raw, report: None },
@@ -95,12 +100,16 @@ impl RunState {
             if rec.status != super::StageStatus::Completed {
                 continue;
             }
-            let json = |v: &SharedValue| v.to_json().unwrap_or_else(|e| serde_json::json!({ "unserializable": e.to_string() }));
+            let json = |v: &SharedValue| {
+                v.to_json().unwrap_or_else(|e| serde_json::json!({ "unserializable": e.to_string() }))
+            };
             let keys = stage.keys();
             let output = match keys.len() {
                 0 => rec.raw.as_ref().map(json).unwrap_or(serde_json::Value::Null),
                 1 => rec.written.first().map(|(_, v)| json(v)).unwrap_or(serde_json::Value::Null),
-                _ => serde_json::Value::Object(rec.written.iter().map(|(k, v)| (k.clone(), json(v))).collect()),
+                _ => {
+                    serde_json::Value::Object(rec.written.iter().map(|(k, v)| (k.clone(), json(v))).collect())
+                }
             };
             out.insert(
                 stage.name.clone(),
@@ -121,11 +130,9 @@ impl RunState {
         let stored: Stored = serde_json::from_value(value).map_err(|e| StateError(e.to_string()))?;
         let mut stages = BTreeMap::new();
         for (name, rec) in stored.stages {
-            let stage = plan
-                .stages
-                .iter()
-                .find(|s| s.name == name)
-                .ok_or_else(|| StateError(format!("stage `{name}` is not in pipeline `{}`", plan.pipeline.name)))?;
+            let stage = plan.stages.iter().find(|s| s.name == name).ok_or_else(|| {
+                StateError(format!("stage `{name}` is not in pipeline `{}`", plan.pipeline.name))
+            })?;
             let keys = stage.keys();
             let outputs = stage.meta.outputs();
             let mut written = Vec::new();
@@ -133,9 +140,14 @@ impl RunState {
                 let pos = keys.iter().position(|x| *x == k).ok_or_else(|| {
                     StateError(format!("stage `{name}` no longer writes `{k}` (it writes {keys:?})"))
                 })?;
-                let ty = outputs.get(pos).ok_or_else(|| StateError(format!("stage `{name}` declares no type for `{k}`")))?;
+                let ty = outputs
+                    .get(pos)
+                    .ok_or_else(|| StateError(format!("stage `{name}` declares no type for `{k}`")))?;
                 let value = ty.deserialize(v).map_err(|e| {
-                    StateError(format!("stage `{name}`, key `{k}`: stored value is not a `{}`: {e}", ty.ty().name()))
+                    StateError(format!(
+                        "stage `{name}`, key `{k}`: stored value is not a `{}`: {e}",
+                        ty.ty().name()
+                    ))
                 })?;
                 written.push((k, value));
             }

@@ -5,9 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use super::condition::{
-    read_timing, seconds, Condition, CondParser, Timing, DEFAULT_POLL_SECONDS,
-};
+use super::condition::{read_timing, seconds, CondParser, Condition, Timing, DEFAULT_POLL_SECONDS};
 use super::diag::{Diagnostic, Severity, Sink};
 use super::model::{GateRetry, GateSpec, PipelineSpec, DEFAULT_PHASE_ORDER};
 use super::read::{self, backticked, suggestion, Map};
@@ -43,9 +41,7 @@ impl Checked {
 
     /// The warnings.
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Warning)
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Warning)
     }
 }
 
@@ -127,6 +123,11 @@ struct Checker<'a> {
     anc: Vec<Vec<bool>>,
     deps: Vec<Vec<(usize, Loc)>>,
     index: HashMap<&'a str, usize>,
+    /// A stage whose `gate` key was already reported as binding a non-gate stage.
+    gate_key_reported: Vec<bool>,
+    /// A gate stage whose lack of a condition was already reported (it names an undefined
+    /// gate).
+    no_condition_reported: Vec<bool>,
 }
 
 impl<'a> Checker<'a> {
@@ -165,6 +166,8 @@ impl<'a> Checker<'a> {
             anc,
             deps,
             index,
+            gate_key_reported: vec![false; n],
+            no_condition_reported: vec![false; n],
         }
     }
 
@@ -188,13 +191,7 @@ impl<'a> Checker<'a> {
         let spec = self.spec;
         let n = spec.stages.len();
         let configs: Vec<GateConfig> = (0..n)
-            .map(|i| {
-                if self.gate_cap[i] {
-                    self.gate_config(i)
-                } else {
-                    GateConfig::default()
-                }
-            })
+            .map(|i| if self.gate_cap[i] { self.gate_config(i) } else { GateConfig::default() })
             .collect();
         let (stage_of_gate, def_of_stage) = self.bind(&configs);
         let phases = self.phases();
@@ -205,13 +202,7 @@ impl<'a> Checker<'a> {
             }
         }
         let order = self.order();
-        Checked {
-            order,
-            phases,
-            gate_of_stage,
-            stage_of_gate,
-            diagnostics: self.sink.sorted(),
-        }
+        Checked { order, phases, gate_of_stage, stage_of_gate, diagnostics: self.sink.sorted() }
     }
 
     fn gate_config(&mut self, i: usize) -> GateConfig {
@@ -223,10 +214,7 @@ impl<'a> Checker<'a> {
         let Some(entries) = config.entries() else {
             return out;
         };
-        let m = Map {
-            node: config,
-            entries,
-        };
+        let m = Map { node: config, entries };
         let ctx = format!("in `config` of gate stage `{}`", stage.name);
         for key in ["gate", "resume_stage"] {
             if let Some(n) = m.get(key) {
@@ -234,9 +222,7 @@ impl<'a> Checker<'a> {
                     if !read::is_name(&s) {
                         self.sink.error(
                             n.loc,
-                            format!(
-                                "`{key}` `{s}` {ctx} is invalid: use only letters, digits, `_` and `-`"
-                            ),
+                            format!("`{key}` `{s}` {ctx} is invalid: use only letters, digits, `_` and `-`"),
                         );
                     } else if key == "gate" {
                         out.gate = Some((s, n.loc));
@@ -254,17 +240,10 @@ impl<'a> Checker<'a> {
             .filter(|(k, _)| INLINE_CONDITION_KEYS.contains(&k.text.as_str()))
             .cloned()
             .collect();
-        let mut parser = CondParser {
-            sink: &mut self.sink,
-            ctx: ctx.clone(),
-            key_form: true,
-        };
+        let mut parser = CondParser { sink: &mut self.sink, ctx: ctx.clone(), key_form: true };
         if let Some((k, _)) = inline.first() {
             out.condition_loc = Some(k.loc);
-            let node = Node {
-                kind: NodeKind::Mapping(inline.clone()),
-                loc: config.loc,
-            };
+            let node = Node { kind: NodeKind::Mapping(inline.clone()), loc: config.loc };
             match parser.mapping(&node, &[]) {
                 Some(c) => parts.push(c),
                 None => ok = false,
@@ -284,11 +263,7 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        let mut parser = CondParser {
-            sink: &mut self.sink,
-            ctx,
-            key_form: true,
-        };
+        let mut parser = CondParser { sink: &mut self.sink, ctx, key_form: true };
         if let Some(n) = m.get("conditions") {
             out.condition_loc.get_or_insert(n.loc);
             match parser.list(n, "conditions") {
@@ -320,19 +295,20 @@ impl<'a> Checker<'a> {
                         None
                     }
                 }
-            } else if let Some(i) = stages.iter().position(|s| s.gate.as_deref() == Some(&g.name))
-            {
+            } else if let Some(i) = {
+                // A gate stage naming it first; else any stage naming it (an error).
+                let names_it = |i: &usize| stages[*i].gate.as_deref() == Some(&g.name);
+                (0..n).filter(names_it).find(|&i| self.gate_cap[i]).or_else(|| (0..n).find(names_it))
+            } {
                 Some((i, Via::GateKey(stages[i].locs.gate.unwrap_or(stages[i].loc))))
-            } else if let Some(i) = (0..n).find(|&i| {
-                self.gate_cap[i] && configs[i].gate.as_ref().is_some_and(|(x, _)| *x == g.name)
-            }) {
+            } else if let Some(i) = (0..n)
+                .find(|&i| self.gate_cap[i] && configs[i].gate.as_ref().is_some_and(|(x, _)| *x == g.name))
+            {
                 Some((i, Via::ConfigGate))
-            } else if let Some(i) = (0..n).find(|&i| {
-                self.gate_cap[i] && stages[i].name == format!("gate_{}", g.name)
-            }) {
-                Some((i, Via::Named))
             } else {
-                None
+                (0..n)
+                    .find(|&i| self.gate_cap[i] && stages[i].name == format!("gate_{}", g.name))
+                    .map(|i| (i, Via::Named))
             };
             match found {
                 Some((i, via)) => self.claim(d, i, via, &mut stage_of_gate, &mut def_of_stage),
@@ -367,8 +343,7 @@ impl<'a> Checker<'a> {
             ];
             for (key, x, loc) in names.into_iter().flatten() {
                 if !self.gate_cap[i] {
-                    // A `gate` key naming a definition was reported by `claim`.
-                    if spec.gate(&x).is_none() {
+                    if !self.gate_key_reported[i] {
                         self.sink.error(
                             loc,
                             format!(
@@ -402,14 +377,17 @@ impl<'a> Checker<'a> {
                                 );
                             }
                         }
-                        None if configs[i].condition.is_none() => self.sink.error(
-                            loc,
-                            format!(
-                                "{key} `{x}` of stage `{}` names no gate defined in `gates`{}; define it there or give the stage a condition in `config`",
-                                s.name,
-                                suggestion(&x, spec.gates.iter().map(|g| g.name.as_str()), "gates")
-                            ),
-                        ),
+                        None if configs[i].condition.is_none() => {
+                            self.no_condition_reported[i] = true;
+                            self.sink.error(
+                                loc,
+                                format!(
+                                    "{key} `{x}` of stage `{}` names no gate defined in `gates`{}; define it there or give the stage a condition in `config`",
+                                    s.name,
+                                    suggestion(&x, spec.gates.iter().map(|g| g.name.as_str()), "gates")
+                                ),
+                            );
+                        }
                         None => {}
                     },
                 }
@@ -431,20 +409,22 @@ impl<'a> Checker<'a> {
         let s = &spec.stages[i];
         if !self.gate_cap[i] {
             let (loc, how) = match via {
-                Via::StageKey(l) => (l, "by its `stage` key"),
-                Via::GateKey(l) => (l, "by the stage's `gate` key"),
+                Via::StageKey(l) => (l, " by its `stage` key"),
+                Via::GateKey(l) => {
+                    self.gate_key_reported[i] = true;
+                    (l, " by the stage's `gate` key")
+                }
                 _ => (g.name_loc, ""),
             };
             self.sink.error(
                 loc,
                 format!(
-                    "gate `{}` is bound {how} to stage `{}`, whose type `{}` is not a gate stage type (it cannot park a run){}",
+                    "gate `{}` is bound{how} to stage `{}`, whose type `{}` is not a gate stage type (it cannot park a run){}",
                     g.name,
                     s.name,
                     s.stage_type,
                     self.gate_stage_list()
-                )
-                .replace("bound  to", "bound to"),
+                ),
             );
             stage_of_gate[d] = None;
             return;
@@ -478,10 +458,7 @@ impl<'a> Checker<'a> {
             let (computed, why) = if self.gate_cap[i] {
                 ("gate", "it is a gate stage".to_string())
             } else if let Some(g) = gate_ancestor {
-                (
-                    "post-gate",
-                    format!("it descends from gate stage `{}`", spec.stages[g].name),
-                )
+                ("post-gate", format!("it descends from gate stage `{}`", spec.stages[g].name))
             } else {
                 ("pre-gate", "it descends from no gate stage".to_string())
             };
@@ -505,10 +482,8 @@ impl<'a> Checker<'a> {
         }
         for (i, s) in spec.stages.iter().enumerate() {
             for &(j, loc) in &self.deps[i] {
-                if let (Some(a), Some(b)) = (
-                    spec.phase_position(&phases[i]),
-                    spec.phase_position(&phases[j]),
-                ) {
+                if let (Some(a), Some(b)) = (spec.phase_position(&phases[i]), spec.phase_position(&phases[j]))
+                {
                     if b > a {
                         self.sink.error(
                             loc,
@@ -564,7 +539,7 @@ impl<'a> Checker<'a> {
                 None
             }
             (None, None, None) => {
-                if stage.gate.is_none() && cfg.gate.is_none() {
+                if !self.no_condition_reported[i] {
                     self.sink.error(
                         stage.locs.name,
                         format!(
@@ -587,9 +562,7 @@ impl<'a> Checker<'a> {
             sources.push((format!("gate `{}`", g.name), &g.timing));
         }
         let timeout = self.most_specific("timeout_seconds", &sources, |t| t.timeout_seconds);
-        let poll = self.most_specific("poll_interval_seconds", &sources, |t| {
-            t.poll_interval_seconds
-        });
+        let poll = self.most_specific("poll_interval_seconds", &sources, |t| t.poll_interval_seconds);
         // The resume point.
         let mut resume_stage = g.and_then(|g| g.resume_stage.clone());
         if let Some((r, loc)) = &cfg.resume_stage {
@@ -648,8 +621,7 @@ impl<'a> Checker<'a> {
         if let Some((p, loc)) = &resume_phase {
             if let (Some(rp), Some(gp)) = (spec.phase_position(p), spec.phase_position(&phases[i])) {
                 if rp <= gp {
-                    let later: Vec<&str> =
-                        spec.phase_order[gp + 1..].iter().map(String::as_str).collect();
+                    let later: Vec<&str> = spec.phase_order[gp + 1..].iter().map(String::as_str).collect();
                     let valid = if later.is_empty() {
                         "; no phase comes after it".to_string()
                     } else {

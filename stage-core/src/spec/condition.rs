@@ -73,10 +73,7 @@ impl Operator {
     }
 
     fn needs_value(self) -> bool {
-        matches!(
-            self,
-            Operator::Equals | Operator::NotEquals | Operator::In | Operator::NotIn
-        )
+        matches!(self, Operator::Equals | Operator::NotEquals | Operator::In | Operator::NotIn)
     }
 }
 
@@ -239,11 +236,7 @@ impl Condition {
     ///
     /// `All`: false if a part is false, else not-yet if a part is not-yet, else true.
     /// `Any`: true if a part is true, else not-yet if a part is not-yet, else false.
-    pub fn evaluate(
-        &self,
-        lookup: &dyn Fn(&FieldRef) -> Option<Value>,
-        baselines: &mut Baselines,
-    ) -> Eval {
+    pub fn evaluate(&self, lookup: &dyn Fn(&FieldRef) -> Option<Value>, baselines: &mut Baselines) -> Eval {
         match self {
             Condition::All(parts) => {
                 let r: Vec<Eval> = parts.iter().map(|p| p.evaluate(lookup, baselines)).collect();
@@ -272,11 +265,7 @@ impl Condition {
 
 impl Clause {
     /// Evaluates one clause (see [`Condition::evaluate`]).
-    pub fn evaluate(
-        &self,
-        lookup: &dyn Fn(&FieldRef) -> Option<Value>,
-        baselines: &mut Baselines,
-    ) -> Eval {
+    pub fn evaluate(&self, lookup: &dyn Fn(&FieldRef) -> Option<Value>, baselines: &mut Baselines) -> Eval {
         let current = lookup(&self.field).filter(|v| !v.is_null());
         let b = |x: bool| if x { Eval::True } else { Eval::False };
         let listed = |v: &Value| match &self.value {
@@ -292,14 +281,8 @@ impl Clause {
                     None => match baselines.values.get(&key) {
                         Some(v) => v.clone(),
                         None => {
-                            baselines
-                                .values
-                                .insert(key, current.clone().unwrap_or(Value::Null));
-                            return if current.is_none() {
-                                Eval::NotYet
-                            } else {
-                                Eval::False
-                            };
+                            baselines.values.insert(key, current.clone().unwrap_or(Value::Null));
+                            return if current.is_none() { Eval::NotYet } else { Eval::False };
                         }
                     },
                 };
@@ -312,9 +295,7 @@ impl Clause {
                 None => Eval::NotYet,
                 Some(v) => match op {
                     Operator::Equals => b(self.value.as_ref().is_some_and(|x| json_eq(x, &v))),
-                    Operator::NotEquals => {
-                        b(!self.value.as_ref().is_some_and(|x| json_eq(x, &v)))
-                    }
+                    Operator::NotEquals => b(!self.value.as_ref().is_some_and(|x| json_eq(x, &v))),
                     Operator::Exists => Eval::True,
                     Operator::In => b(listed(&v)),
                     Operator::NotIn => b(!listed(&v)),
@@ -335,10 +316,7 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x
-                    .iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -415,8 +393,7 @@ impl CondParser<'_> {
             } else {
                 "`field` for a clause, `clauses` for a group, or `all`/`any`"
             };
-            self.sink
-                .error(m.node.loc, format!("a condition {ctx} needs {forms}"));
+            self.sink.error(m.node.loc, format!("a condition {ctx} needs {forms}"));
             None
         }
     }
@@ -443,19 +420,14 @@ impl CondParser<'_> {
             if !read::is_field(&raw) {
                 self.sink.error(
                     n.loc,
-                    format!(
-                        "field `{raw}` {cl} is invalid: use only letters, digits, `_`, `-` and `.`"
-                    ),
+                    format!("field `{raw}` {cl} is invalid: use only letters, digits, `_`, `-` and `.`"),
                 );
                 return None;
             }
             match FieldRef::parse(&raw) {
                 Some(f) => Some(f),
                 None => {
-                    self.sink.error(
-                        n.loc,
-                        format!("field `{raw}` {cl} names no field after its prefix"),
-                    );
+                    self.sink.error(n.loc, format!("field `{raw}` {cl} names no field after its prefix"));
                     None
                 }
             }
@@ -472,11 +444,7 @@ impl CondParser<'_> {
                 sources[1].1.loc,
                 format!(
                     "a condition clause {ctx} gives both {}; give one of them",
-                    names
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(" and ")
+                    names.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" and ")
                 ),
             );
             ok = false;
@@ -530,20 +498,14 @@ impl CondParser<'_> {
         let operator = operator?;
         let mut value = value_node.map(Node::to_json);
         if operator.needs_value() && value_node.is_none() {
-            self.sink.error(
-                m.node.loc,
-                format!("operator `{operator}` {cl} needs a `value`"),
-            );
+            self.sink.error(m.node.loc, format!("operator `{operator}` {cl} needs a `value`"));
             ok = false;
         }
         if let (Operator::In | Operator::NotIn, Some(n)) = (operator, value_node) {
             if n.items().is_none() {
                 self.sink.error(
                     n.loc,
-                    format!(
-                        "operator `{operator}` {cl} needs a list as its value, found {}",
-                        n.describe()
-                    ),
+                    format!("operator `{operator}` {cl} needs a list as its value, found {}", n.describe()),
                 );
                 ok = false;
             }
@@ -568,12 +530,7 @@ impl CondParser<'_> {
             }
         }
         let field = field?;
-        ok.then_some(Condition::Clause(Clause {
-            field,
-            operator,
-            value,
-            previous_value,
-        }))
+        ok.then_some(Condition::Clause(Clause { field, operator, value, previous_value }))
     }
 
     fn group(&mut self, m: Map<'_>) -> Option<Condition> {
@@ -581,10 +538,8 @@ impl CondParser<'_> {
         let mut ok = true;
         let mode_node = match (m.get_raw("match"), m.get_raw("mode")) {
             (Some(a), Some(b)) => {
-                self.sink.error(
-                    b.loc,
-                    format!("a condition group {ctx} has both `match` and `mode`; give one"),
-                );
+                self.sink
+                    .error(b.loc, format!("a condition group {ctx} has both `match` and `mode`; give one"));
                 ok = false;
                 Some(a)
             }
@@ -598,10 +553,7 @@ impl CondParser<'_> {
                 _ => {
                     self.sink.error(
                         n.loc,
-                        format!(
-                            "`match` {ctx} must be `all` or `any`, found {}",
-                            n.describe()
-                        ),
+                        format!("`match` {ctx} must be `all` or `any`, found {}", n.describe()),
                     );
                     ok = false;
                     true
@@ -622,11 +574,7 @@ impl CondParser<'_> {
         if !ok {
             return None;
         }
-        Some(if all {
-            Condition::all(parts)
-        } else {
-            Condition::any(parts)
-        })
+        Some(if all { Condition::all(parts) } else { Condition::any(parts) })
     }
 
     fn all_any(&mut self, m: Map<'_>) -> Option<Condition> {
@@ -647,10 +595,7 @@ impl CondParser<'_> {
         let ctx = self.ctx.clone();
         let items = read::list(self.sink, node, &format!("`{key}` {ctx}"), "conditions")?;
         if items.is_empty() {
-            self.sink.error(
-                node.loc,
-                format!("`{key}` {ctx} is empty; list at least one condition"),
-            );
+            self.sink.error(node.loc, format!("`{key}` {ctx} is empty; list at least one condition"));
             return None;
         }
         let mut out = Vec::with_capacity(items.len());
@@ -686,24 +631,14 @@ pub const DEFAULT_POLL_SECONDS: f64 = 5.0;
 pub(crate) fn read_timing(sink: &mut Sink, m: Map<'_>, ctx: &str) -> Timing {
     let mut t = Timing::default();
     if let Some(n) = m.get("timeout_seconds") {
-        t.timeout_seconds = read::number_in(
-            sink,
-            n,
-            &format!("`timeout_seconds` {ctx}"),
-            TIMEOUT_RANGE.0,
-            TIMEOUT_RANGE.1,
-        )
-        .map(|v| (v, n.loc));
+        t.timeout_seconds =
+            read::number_in(sink, n, &format!("`timeout_seconds` {ctx}"), TIMEOUT_RANGE.0, TIMEOUT_RANGE.1)
+                .map(|v| (v, n.loc));
     }
     if let Some(n) = m.get("poll_interval_seconds") {
-        t.poll_interval_seconds = read::number_in(
-            sink,
-            n,
-            &format!("`poll_interval_seconds` {ctx}"),
-            POLL_RANGE.0,
-            POLL_RANGE.1,
-        )
-        .map(|v| (v, n.loc));
+        t.poll_interval_seconds =
+            read::number_in(sink, n, &format!("`poll_interval_seconds` {ctx}"), POLL_RANGE.0, POLL_RANGE.1)
+                .map(|v| (v, n.loc));
     }
     t
 }
@@ -725,12 +660,8 @@ mod tests {
         let path: Arc<Path> = Arc::from(Path::new("c.yaml"));
         let node = parse_str(&path, text).unwrap().value;
         let mut sink = Sink::new(&path);
-        let c = CondParser {
-            sink: &mut sink,
-            ctx: "of gate `g`".into(),
-            key_form,
-        }
-        .mapping(&node, &["timeout_seconds", "poll_interval_seconds"]);
+        let c = CondParser { sink: &mut sink, ctx: "of gate `g`".into(), key_form }
+            .mapping(&node, &["timeout_seconds", "poll_interval_seconds"]);
         (c, sink.sorted().iter().map(ToString::to_string).collect())
     }
 
@@ -741,12 +672,7 @@ mod tests {
     }
 
     fn clause(field: FieldRef, operator: Operator, value: Option<Value>) -> Condition {
-        Condition::Clause(Clause {
-            field,
-            operator,
-            value,
-            previous_value: None,
-        })
+        Condition::Clause(Clause { field, operator, value, previous_value: None })
     }
 
     fn ledger(f: &str) -> FieldRef {
@@ -758,10 +684,7 @@ mod tests {
         assert_eq!(FieldRef::parse("x"), Some(ledger("x")));
         assert_eq!(FieldRef::parse("ledger.x"), Some(ledger("x")));
         assert_eq!(FieldRef::parse("metadata.x"), Some(FieldRef::Metadata("x".into())));
-        assert_eq!(
-            FieldRef::parse("ledger.metadata.x.y"),
-            Some(FieldRef::Metadata("x.y".into()))
-        );
+        assert_eq!(FieldRef::parse("ledger.metadata.x.y"), Some(FieldRef::Metadata("x.y".into())));
         assert_eq!(FieldRef::parse("ledger."), None);
         assert_eq!(FieldRef::Metadata("x".into()).to_string(), "metadata.x");
     }

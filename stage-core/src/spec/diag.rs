@@ -80,23 +80,14 @@ impl Diagnostic {
 
     /// The location as a [`Loc`].
     pub fn loc(&self) -> Loc {
-        Loc {
-            line: self.line,
-            column: self.column,
-        }
+        Loc { line: self.line, column: self.column }
     }
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
-            write!(
-                f,
-                "{}: {}: {}",
-                self.path.display(),
-                self.severity,
-                self.message
-            )
+            write!(f, "{}: {}: {}", self.path.display(), self.severity, self.message)
         } else {
             write!(
                 f,
@@ -160,10 +151,7 @@ pub(crate) struct Sink {
 
 impl Sink {
     pub(crate) fn new(path: &Arc<Path>) -> Self {
-        Sink {
-            path: Arc::clone(path),
-            diags: Vec::new(),
-        }
+        Sink { path: Arc::clone(path), diags: Vec::new() }
     }
 
     pub(crate) fn error(&mut self, loc: Loc, message: impl Into<String>) {
@@ -186,8 +174,7 @@ impl Sink {
 
     /// `Ok(value)` with the non-errors when there is no error, else the [`LoadError`].
     pub(crate) fn finish<T>(self, value: T) -> Result<Loaded<T>, LoadError> {
-        let (errors, warnings): (Vec<_>, Vec<_>) =
-            self.sorted().into_iter().partition(Diagnostic::is_error);
+        let (errors, warnings): (Vec<_>, Vec<_>) = self.sorted().into_iter().partition(Diagnostic::is_error);
         if errors.is_empty() {
             Ok(Loaded { value, warnings })
         } else {

@@ -8,35 +8,19 @@ use std::sync::Arc;
 use super::condition::{read_timing, CondParser, Timing};
 use super::diag::{LoadError, Loaded, Sink};
 use super::model::{
-    GateRetry, GateSpec, MetadataOverrides, PipelineLocs, PipelineMetadata, PipelineSpec, Plugin,
-    StageLocs, StageSpec, DEFAULT_PHASE_ORDER,
+    GateRetry, GateSpec, MetadataOverrides, PipelineLocs, PipelineMetadata, PipelineSpec, Plugin, StageLocs,
+    StageSpec, DEFAULT_PHASE_ORDER,
 };
 use super::read::{self, suggestion, Map};
 use super::yaml::{self, Loc, Node};
 
-const TOP_KEYS: [&str; 8] = [
-    "name",
-    "version",
-    "applicable_sources",
-    "metadata",
-    "phase_order",
-    "plugins",
-    "stages",
-    "gates",
-];
+const TOP_KEYS: [&str; 8] =
+    ["name", "version", "applicable_sources", "metadata", "phase_order", "plugins", "stages", "gates"];
 const METADATA_KEYS: [&str; 3] = ["owner", "description", "tags"];
 const PLUGINS_KEYS: [&str; 1] = ["stages"];
 const PLUGIN_KEYS: [&str; 1] = ["callable"];
-const STAGE_KEYS: [&str; 8] = [
-    "name",
-    "type",
-    "policy",
-    "depends_on",
-    "config",
-    "phase",
-    "gate",
-    "metadata_overrides",
-];
+const STAGE_KEYS: [&str; 8] =
+    ["name", "type", "policy", "depends_on", "config", "phase", "gate", "metadata_overrides"];
 const OVERRIDE_KEYS: [&str; 3] = ["state_key", "description", "dependencies"];
 const GATE_KEYS: [&str; 11] = [
     "name",
@@ -60,10 +44,7 @@ pub fn load_file(path: impl AsRef<Path>) -> Result<Loaded<PipelineSpec>, LoadErr
     let path: Arc<Path> = Arc::from(path.as_ref());
     match std::fs::read_to_string(&path) {
         Ok(text) => load_text(&path, &text),
-        Err(e) => Err(LoadError::whole_file(
-            &path,
-            format!("cannot read the pipeline file: {e}"),
-        )),
+        Err(e) => Err(LoadError::whole_file(&path, format!("cannot read the pipeline file: {e}"))),
     }
 }
 
@@ -75,9 +56,7 @@ pub fn load_str(path: impl AsRef<Path>, text: &str) -> Result<Loaded<PipelineSpe
 
 /// Loads every `.yaml`/`.yml` file directly in `dir`, sorted by path. A directory that
 /// cannot be read gives one entry, for the directory, holding that error.
-pub fn load_dir(
-    dir: impl AsRef<Path>,
-) -> Vec<(PathBuf, Result<Loaded<PipelineSpec>, LoadError>)> {
+pub fn load_dir(dir: impl AsRef<Path>) -> Vec<(PathBuf, Result<Loaded<PipelineSpec>, LoadError>)> {
     let dir = dir.as_ref();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -85,23 +64,14 @@ pub fn load_dir(
             let p: Arc<Path> = Arc::from(dir);
             return vec![(
                 dir.to_path_buf(),
-                Err(LoadError::whole_file(
-                    &p,
-                    format!("cannot read the pipeline directory: {e}"),
-                )),
+                Err(LoadError::whole_file(&p, format!("cannot read the pipeline directory: {e}"))),
             )];
         }
     };
     let mut paths: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| {
-            p.is_file()
-                && matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("yaml" | "yml")
-                )
-        })
+        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
         .collect();
     paths.sort();
     paths
@@ -120,10 +90,9 @@ fn load_text(path: &Arc<Path>, text: &str) -> Result<Loaded<PipelineSpec>, LoadE
     let spec = Loader { sink: &mut sink }.pipeline(path, &doc.value);
     let result = match spec {
         Some(spec) => sink.finish(spec),
-        None => Err(sink
-            .finish(())
-            .err()
-            .unwrap_or_else(|| LoadError::whole_file(path, "not a pipeline file"))),
+        None => {
+            Err(sink.finish(()).err().unwrap_or_else(|| LoadError::whole_file(path, "not a pipeline file")))
+        }
     };
     match &result {
         Ok(l) => tracing::debug!(
@@ -211,29 +180,21 @@ impl Loader<'_> {
             })
             .map(|v| v.into_iter().map(|(s, _)| s).collect())
             .unwrap_or_default();
-        let metadata = m
-            .get("metadata")
-            .and_then(|n| self.metadata(n))
-            .unwrap_or_default();
+        let metadata = m.get("metadata").and_then(|n| self.metadata(n)).unwrap_or_default();
         let phase_order = match m.get("phase_order") {
             Some(n) => {
                 locs.phase_order = Some(n.loc);
-                self.phase_order(n)
-                    .unwrap_or_else(|| DEFAULT_PHASE_ORDER.map(String::from).to_vec())
+                self.phase_order(n).unwrap_or_else(|| DEFAULT_PHASE_ORDER.map(String::from).to_vec())
             }
             None => DEFAULT_PHASE_ORDER.map(String::from).to_vec(),
         };
-        let plugins = m
-            .get("plugins")
-            .map(|n| self.plugins(n))
-            .unwrap_or_default();
+        let plugins = m.get("plugins").map(|n| self.plugins(n)).unwrap_or_default();
 
         let mut stages = Vec::new();
         if let Some(n) = m.require(self.sink, "stages", "at top level") {
             if let Some(items) = read::list(self.sink, n, "`stages`", "stage mappings") {
                 if items.is_empty() {
-                    self.sink
-                        .error(n.loc, "`stages` is empty; a pipeline needs at least one stage");
+                    self.sink.error(n.loc, "`stages` is empty; a pipeline needs at least one stage");
                 }
                 for (i, item) in items.iter().enumerate() {
                     if let Some(s) = self.stage(item, i) {
@@ -274,10 +235,7 @@ impl Loader<'_> {
         if read::is_name(s) {
             return true;
         }
-        self.sink.error(
-            loc,
-            format!("{what} `{s}` is invalid: use only letters, digits, `_` and `-`"),
-        );
+        self.sink.error(loc, format!("{what} `{s}` is invalid: use only letters, digits, `_` and `-`"));
         false
     }
 
@@ -285,9 +243,7 @@ impl Loader<'_> {
         let m = read::mapping(self.sink, n, "`metadata`")?;
         m.check_keys(self.sink, &METADATA_KEYS, "in `metadata`");
         Some(PipelineMetadata {
-            owner: m
-                .get("owner")
-                .and_then(|n| read::string(self.sink, n, "`metadata.owner`")),
+            owner: m.get("owner").and_then(|n| read::string(self.sink, n, "`metadata.owner`")),
             description: m
                 .get("description")
                 .and_then(|n| read::string(self.sink, n, "`metadata.description`")),
@@ -314,10 +270,7 @@ impl Loader<'_> {
             if let Some(prev) = first.get(s.as_str()) {
                 self.sink.error(
                     *loc,
-                    format!(
-                        "phase `{s}` is listed twice in `phase_order` (first at line {})",
-                        prev.line
-                    ),
+                    format!("phase `{s}` is listed twice in `phase_order` (first at line {})", prev.line),
                 );
                 continue;
             }
@@ -336,8 +289,7 @@ impl Loader<'_> {
         let Some(list) = m.get("stages") else {
             return out;
         };
-        let Some(items) = read::list(self.sink, list, "`plugins.stages`", "`callable` mappings")
-        else {
+        let Some(items) = read::list(self.sink, list, "`plugins.stages`", "`callable` mappings") else {
             return out;
         };
         for (i, item) in items.iter().enumerate() {
@@ -356,21 +308,14 @@ impl Loader<'_> {
                         "plugin callable `{callable}` is accepted but not called: stages are linked, not loaded by name"
                     ),
                 );
-                out.push(Plugin {
-                    callable,
-                    loc: c.loc,
-                });
+                out.push(Plugin { callable, loc: c.loc });
             }
         }
         out
     }
 
     fn stage(&mut self, node: &Node, index: usize) -> Option<StageSpec> {
-        let m = read::mapping(
-            self.sink,
-            node,
-            &format!("stage #{} in `stages`", index + 1),
-        )?;
+        let m = read::mapping(self.sink, node, &format!("stage #{} in `stages`", index + 1))?;
         let mut locs = StageLocs::default();
         // The name first: it names the stage in every other message.
         let name_node = m.get_raw("name");
@@ -379,8 +324,7 @@ impl Loader<'_> {
         m.check_keys(self.sink, &STAGE_KEYS, &format!("in {ctx}"));
         match (name_node, &name) {
             (None, _) => {
-                self.sink
-                    .error(m.node.loc, format!("missing required key `name` in {ctx}"));
+                self.sink.error(m.node.loc, format!("missing required key `name` in {ctx}"));
             }
             (Some(n), None) => {
                 read::string(self.sink, n, &format!("`name` of {ctx}"));
@@ -390,14 +334,12 @@ impl Loader<'_> {
                 self.name_pattern(s, n.loc, "stage name");
             }
         }
-        let stage_type = m
-            .require(self.sink, "type", &format!("in {ctx}"))
-            .and_then(|n| {
-                locs.stage_type = n.loc;
-                let s = read::string(self.sink, n, &format!("`type` of {ctx}"))?;
-                self.name_pattern(&s, n.loc, "stage type");
-                Some(s)
-            });
+        let stage_type = m.require(self.sink, "type", &format!("in {ctx}")).and_then(|n| {
+            locs.stage_type = n.loc;
+            let s = read::string(self.sink, n, &format!("`type` of {ctx}"))?;
+            self.name_pattern(&s, n.loc, "stage type");
+            Some(s)
+        });
         let policy = m.get("policy").and_then(|n| {
             locs.policy = Some(n.loc);
             read::string(self.sink, n, &format!("`policy` of {ctx}"))
@@ -460,10 +402,7 @@ impl Loader<'_> {
         let what = format!("`metadata_overrides` of {ctx}");
         let m = read::mapping(self.sink, n, &what)?;
         m.check_keys(self.sink, &OVERRIDE_KEYS, &format!("in {what}"));
-        let mut o = MetadataOverrides {
-            loc: n.loc,
-            ..Default::default()
-        };
+        let mut o = MetadataOverrides { loc: n.loc, ..Default::default() };
         if let Some(k) = m.get("state_key") {
             o.state_key_loc = Some(k.loc);
             let what = format!("`state_key` in {what}");
@@ -475,22 +414,17 @@ impl Loader<'_> {
             } else {
                 self.sink.error(
                     k.loc,
-                    format!(
-                        "{what} must be a state key or a list of state keys, found {}",
-                        k.describe()
-                    ),
+                    format!("{what} must be a state key or a list of state keys, found {}", k.describe()),
                 );
                 None
             };
             if let Some(keys) = &o.state_key {
                 if keys.is_empty() {
-                    self.sink
-                        .error(k.loc, format!("{what} is empty; name at least one state key"));
+                    self.sink.error(k.loc, format!("{what} is empty; name at least one state key"));
                 }
                 for key in keys {
                     if key.is_empty() {
-                        self.sink
-                            .error(k.loc, format!("{what} holds an empty state key"));
+                        self.sink.error(k.loc, format!("{what} holds an empty state key"));
                     }
                 }
             }
@@ -531,9 +465,7 @@ impl Loader<'_> {
         let ctx = gate_ctx(name.as_deref(), index);
         m.check_keys(self.sink, &GATE_KEYS, &format!("in {ctx}"));
         match (name_node, &name) {
-            (None, _) => self
-                .sink
-                .error(m.node.loc, format!("missing required key `name` in {ctx}")),
+            (None, _) => self.sink.error(m.node.loc, format!("missing required key `name` in {ctx}")),
             (Some(n), None) => {
                 read::string(self.sink, n, &format!("`name` of {ctx}"));
             }
@@ -557,12 +489,8 @@ impl Loader<'_> {
         let mut condition_loc = None;
         let condition = m.get("condition").and_then(|n| {
             condition_loc = Some(n.loc);
-            let c = CondParser {
-                sink: self.sink,
-                ctx: format!("of {ctx}"),
-                key_form: false,
-            }
-            .mapping(n, &TIMING_KEYS);
+            let c = CondParser { sink: self.sink, ctx: format!("of {ctx}"), key_form: false }
+                .mapping(n, &TIMING_KEYS);
             if let Some(cm) = n.entries() {
                 condition_timing = read_timing(
                     self.sink,
@@ -576,18 +504,14 @@ impl Loader<'_> {
             .get("conditions")
             .and_then(|n| {
                 condition_loc.get_or_insert(n.loc);
-                CondParser {
-                    sink: self.sink,
-                    ctx: format!("of {ctx}"),
-                    key_form: false,
-                }
-                .list(n, "conditions")
+                CondParser { sink: self.sink, ctx: format!("of {ctx}"), key_form: false }
+                    .list(n, "conditions")
             })
             .unwrap_or_default();
         let retry = m.get("retry").and_then(|n| self.retry(n, &ctx));
-        let skip_download_on_resume = m.get("skip_download_on_resume").and_then(|n| {
-            read::boolean(self.sink, n, &format!("`skip_download_on_resume` of {ctx}"))
-        });
+        let skip_download_on_resume = m
+            .get("skip_download_on_resume")
+            .and_then(|n| read::boolean(self.sink, n, &format!("`skip_download_on_resume` of {ctx}")));
         let metadata = m
             .get("metadata")
             .and_then(|n| {
@@ -622,13 +546,7 @@ impl Loader<'_> {
         m.check_keys(self.sink, &RETRY_KEYS, &format!("in {what}"));
         let max_attempts = m.require(self.sink, "max_attempts", &format!("in {what}"));
         let max_attempts = max_attempts.and_then(|a| {
-            read::integer_in(
-                self.sink,
-                a,
-                &format!("`max_attempts` in {what}"),
-                1,
-                i64::from(u32::MAX),
-            )
+            read::integer_in(self.sink, a, &format!("`max_attempts` in {what}"), 1, i64::from(u32::MAX))
         });
         let delay = match (m.get("delay_seconds"), m.get("backoff_seconds")) {
             (Some(_), Some(b)) => {
@@ -649,11 +567,7 @@ impl Loader<'_> {
             }
             None => None,
         };
-        Some(GateRetry {
-            max_attempts: u32::try_from(max_attempts?).ok()?,
-            delay_seconds,
-            loc: n.loc,
-        })
+        Some(GateRetry { max_attempts: u32::try_from(max_attempts?).ok()?, delay_seconds, loc: n.loc })
     }
 
     /// Rules over the whole file: duplicate names, dependencies, cycles, gate references.
@@ -710,10 +624,7 @@ impl Loader<'_> {
             }
         }
         for cycle in cycles(&edges) {
-            let mut text: Vec<String> = cycle
-                .iter()
-                .map(|&i| format!("`{}`", spec.stages[i].name))
-                .collect();
+            let mut text: Vec<String> = cycle.iter().map(|&i| format!("`{}`", spec.stages[i].name)).collect();
             text.push(format!("`{}`", spec.stages[cycle[0]].name));
             let first_edge = edges[cycle[0]]
                 .iter()
@@ -849,10 +760,7 @@ fn cycles(edges: &[Vec<(usize, Loc)>]) -> Vec<Vec<usize>> {
         }
         let start = *members.iter().min().unwrap_or(&0);
         // Depth-first search inside the component for a path back to `start`.
-        let mut path = vec![start];
-        let mut seen = vec![false; n];
-        seen[start] = true;
-        if find_back(edges, &comp, c, start, start, &mut path, &mut seen) {
+        if let Some(path) = path_back(edges, &comp, c, start) {
             out.push(path);
         }
     }
@@ -860,30 +768,32 @@ fn cycles(edges: &[Vec<(usize, Loc)>]) -> Vec<Vec<usize>> {
     out
 }
 
-fn find_back(
-    edges: &[Vec<(usize, Loc)>],
-    comp: &[usize],
-    c: usize,
-    start: usize,
-    v: usize,
-    path: &mut Vec<usize>,
-    seen: &mut [bool],
-) -> bool {
-    for &(w, _) in &edges[v] {
+/// A path `start → … → start` inside component `c` (iterative depth-first search,
+/// following dependencies in declaration order); the returned path omits the final `start`.
+fn path_back(edges: &[Vec<(usize, Loc)>], comp: &[usize], c: usize, start: usize) -> Option<Vec<usize>> {
+    let mut seen = vec![false; edges.len()];
+    seen[start] = true;
+    let mut path = vec![start];
+    let mut next_edge = vec![0usize];
+    while let Some(&v) = path.last() {
+        let depth = path.len() - 1;
+        let Some(&(w, _)) = edges[v].get(next_edge[depth]) else {
+            path.pop();
+            next_edge.pop();
+            continue;
+        };
+        next_edge[depth] += 1;
         if comp[w] != c {
             continue;
         }
         if w == start {
-            return true;
+            return Some(path);
         }
         if !seen[w] {
             seen[w] = true;
             path.push(w);
-            if find_back(edges, comp, c, start, w, path, seen) {
-                return true;
-            }
-            path.pop();
+            next_edge.push(0);
         }
     }
-    false
+    None
 }

@@ -1,14 +1,27 @@
 //! Pipeline files: a located YAML tree, the pipeline model, the per-file rules (load) and
 //! the rules that need the stage registry (check). See the compatibility contract, §1 and §3.
 //!
-//! ```no_run
-//! let loaded = stage_core::spec::load_file("pipelines/auto.yaml")?;
-//! for w in &loaded.warnings {
-//!     eprintln!("{w}");
-//! }
-//! let checked = stage_core::spec::check(&loaded.value, &|t| t == "gate");
-//! # Ok::<(), stage_core::spec::LoadError>(())
-//! ```
+//! Decisions where the contract leaves room (documented here so they travel with the code):
+//! * YAML: one document per file; aliases are resolved (see [`yaml`]); a repeated key keeps
+//!   its last value with a warning.
+//! * An optional key whose value is null is treated as absent; where a string is expected a
+//!   plain number is taken as its text (`name: 2024`), a boolean or null is a type error.
+//! * A gate's `condition` and `conditions[]` are ANDed when both are given.
+//! * A gate stage's `config` is owned by its type: only its gate keys are read (`gate`,
+//!   `resume_stage`, timing, and a condition in any form: inline, `condition`,
+//!   `conditions[]`); other keys are left to the stage type.
+//! * A gate stage with no condition anywhere is an error; a gate stage naming (by `gate` or
+//!   `config.gate`) a gate that `gates` does not define is accepted only when its config
+//!   gives the condition.
+//! * An explicit `phase` that is `pre-gate`, `gate` or `post-gate` must match the computed
+//!   one; any other value is a label and must be listed in `phase_order`.
+//! * Not checked here (they need stage-type metadata): §1.7 state-key counts and §1.9
+//!   type dependencies; [`MetadataOverrides`] carries what the caller needs.
+//!
+//! Typical use: `load_file(path)` (or `load_dir`) gives a [`PipelineSpec`] with its warnings,
+//! or a [`LoadError`] listing every problem; then `check(&spec, &|t| registry.is_gate(t))`
+//! gives the execution order, phases and effective gates, with more diagnostics; and
+//! `PolicySet::check_names` (in `crate::policy`) checks the stages' policies.
 
 pub mod check;
 pub mod condition;
@@ -26,8 +39,8 @@ pub use condition::{
 pub use diag::{Diagnostic, LoadError, Loaded, Severity};
 pub use load::{load_dir, load_file, load_str};
 pub use model::{
-    GateRetry, GateSpec, MetadataOverrides, PipelineLocs, PipelineMetadata, PipelineSpec, Plugin,
-    StageLocs, StageSpec, DEFAULT_PHASE_ORDER,
+    GateRetry, GateSpec, MetadataOverrides, PipelineLocs, PipelineMetadata, PipelineSpec, Plugin, StageLocs,
+    StageSpec, DEFAULT_PHASE_ORDER,
 };
 pub use yaml::{KeyNode, Loc, Node, NodeKind, PathSeg, Scalar, ScalarValue};
 

@@ -159,9 +159,7 @@ impl StageSpec {
     /// `config` as JSON (an empty object when the stage has none), for the stage type to
     /// deserialize.
     pub fn config_json(&self) -> Value {
-        self.config
-            .as_ref()
-            .map_or_else(|| Value::Object(Default::default()), Node::to_json)
+        self.config.as_ref().map_or_else(|| Value::Object(Default::default()), Node::to_json)
     }
 
     /// The location of a value inside `config` (the deepest existing node on `path`; the

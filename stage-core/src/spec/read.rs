@@ -16,19 +16,12 @@ impl<'a> Map<'a> {
     /// The value under `key`; `None` when absent or null (an optional key set to null is
     /// treated as absent).
     pub(crate) fn get(&self, key: &str) -> Option<&'a Node> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.text == key)
-            .map(|(_, v)| v)
-            .filter(|v| !v.is_null())
+        self.entries.iter().find(|(k, _)| k.text == key).map(|(_, v)| v).filter(|v| !v.is_null())
     }
 
     /// The value under `key`, null included.
     pub(crate) fn get_raw(&self, key: &str) -> Option<&'a Node> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.text == key)
-            .map(|(_, v)| v)
+        self.entries.iter().find(|(k, _)| k.text == key).map(|(_, v)| v)
     }
 
     /// Whether `key` is present (even with a null value).
@@ -59,10 +52,7 @@ impl<'a> Map<'a> {
 
 /// "unknown key `k` {ctx}; did you mean `x`?" (or the list of valid keys when none is near).
 pub(crate) fn unknown_key(key: &str, allowed: &[&str], ctx: &str) -> String {
-    format!(
-        "unknown key `{key}` {ctx}{}",
-        suggestion(key, allowed.iter().copied(), "valid keys")
-    )
+    format!("unknown key `{key}` {ctx}{}", suggestion(key, allowed.iter().copied(), "valid keys"))
 }
 
 /// "; did you mean `x`?" for the nearest candidate, else "; {noun}: `a`, `b`", else "".
@@ -83,11 +73,7 @@ where
 
 /// "`a`, `b`, `c`".
 pub(crate) fn backticked<S: AsRef<str>>(items: &[S]) -> String {
-    items
-        .iter()
-        .map(|s| format!("`{}`", s.as_ref()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|s| format!("`{}`", s.as_ref())).collect::<Vec<_>>().join(", ")
 }
 
 /// Expects a mapping.
@@ -95,29 +81,18 @@ pub(crate) fn mapping<'a>(sink: &mut Sink, node: &'a Node, what: &str) -> Option
     match &node.kind {
         NodeKind::Mapping(entries) => Some(Map { node, entries }),
         _ => {
-            sink.error(
-                node.loc,
-                format!("{what} must be a mapping, found {}", node.describe()),
-            );
+            sink.error(node.loc, format!("{what} must be a mapping, found {}", node.describe()));
             None
         }
     }
 }
 
 /// Expects a list.
-pub(crate) fn list<'a>(
-    sink: &mut Sink,
-    node: &'a Node,
-    what: &str,
-    of: &str,
-) -> Option<&'a [Node]> {
+pub(crate) fn list<'a>(sink: &mut Sink, node: &'a Node, what: &str, of: &str) -> Option<&'a [Node]> {
     match &node.kind {
         NodeKind::Sequence(items) => Some(items),
         _ => {
-            sink.error(
-                node.loc,
-                format!("{what} must be a list of {of}, found {}", node.describe()),
-            );
+            sink.error(node.loc, format!("{what} must be a list of {of}, found {}", node.describe()));
             None
         }
     }
@@ -139,22 +114,14 @@ pub(crate) fn string(sink: &mut Sink, node: &Node, what: &str) -> Option<String>
     match text_of(node) {
         Some(s) => Some(s.to_string()),
         None => {
-            sink.error(
-                node.loc,
-                format!("{what} must be a string, found {}", node.describe()),
-            );
+            sink.error(node.loc, format!("{what} must be a string, found {}", node.describe()));
             None
         }
     }
 }
 
 /// Expects a list of strings; `of` names the items ("stage names").
-pub(crate) fn string_list(
-    sink: &mut Sink,
-    node: &Node,
-    what: &str,
-    of: &str,
-) -> Option<Vec<(String, Loc)>> {
+pub(crate) fn string_list(sink: &mut Sink, node: &Node, what: &str, of: &str) -> Option<Vec<(String, Loc)>> {
     let items = list(sink, node, what, of)?;
     let mut out = Vec::with_capacity(items.len());
     let mut ok = true;
@@ -164,11 +131,7 @@ pub(crate) fn string_list(
             None => {
                 sink.error(
                     item.loc,
-                    format!(
-                        "{what} must be a list of {of}; item {} is {}",
-                        i + 1,
-                        item.describe()
-                    ),
+                    format!("{what} must be a list of {of}; item {} is {}", i + 1, item.describe()),
                 );
                 ok = false;
             }
@@ -186,31 +149,17 @@ pub(crate) fn number(sink: &mut Sink, node: &Node, what: &str) -> Option<f64> {
             _ => {}
         }
     }
-    sink.error(
-        node.loc,
-        format!("{what} must be a number, found {}", node.describe()),
-    );
+    sink.error(node.loc, format!("{what} must be a number, found {}", node.describe()));
     None
 }
 
 /// Expects a number within `lo..=hi`.
-pub(crate) fn number_in(
-    sink: &mut Sink,
-    node: &Node,
-    what: &str,
-    lo: f64,
-    hi: f64,
-) -> Option<f64> {
+pub(crate) fn number_in(sink: &mut Sink, node: &Node, what: &str, lo: f64, hi: f64) -> Option<f64> {
     let v = number(sink, node, what)?;
     if v < lo || v > hi {
         sink.error(
             node.loc,
-            format!(
-                "{what} must be between {} and {}, found {}",
-                fmt_num(lo),
-                fmt_num(hi),
-                fmt_num(v)
-            ),
+            format!("{what} must be between {} and {}, found {}", fmt_num(lo), fmt_num(hi), fmt_num(v)),
         );
         return None;
     }
@@ -228,17 +177,11 @@ pub(crate) fn integer_in(sink: &mut Sink, node: &Node, what: &str, lo: i64, hi: 
         _ => None,
     };
     let Some(v) = v else {
-        sink.error(
-            node.loc,
-            format!("{what} must be a whole number, found {}", node.describe()),
-        );
+        sink.error(node.loc, format!("{what} must be a whole number, found {}", node.describe()));
         return None;
     };
     if v < lo || v > hi {
-        sink.error(
-            node.loc,
-            format!("{what} must be between {lo} and {hi}, found {v}"),
-        );
+        sink.error(node.loc, format!("{what} must be between {lo} and {hi}, found {v}"));
         return None;
     }
     Some(v)
@@ -250,18 +193,12 @@ pub(crate) fn boolean(sink: &mut Sink, node: &Node, what: &str) -> Option<bool> 
         NodeKind::Scalar(s) => match s.value {
             ScalarValue::Bool(b) => Some(b),
             _ => {
-                sink.error(
-                    node.loc,
-                    format!("{what} must be `true` or `false`, found {}", node.describe()),
-                );
+                sink.error(node.loc, format!("{what} must be `true` or `false`, found {}", node.describe()));
                 None
             }
         },
         _ => {
-            sink.error(
-                node.loc,
-                format!("{what} must be `true` or `false`, found {}", node.describe()),
-            );
+            sink.error(node.loc, format!("{what} must be `true` or `false`, found {}", node.describe()));
             None
         }
     }
@@ -274,18 +211,12 @@ pub(crate) fn fmt_num(v: f64) -> String {
 
 /// `^[A-Za-z0-9_-]+$`
 pub(crate) fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// `^[A-Za-z0-9_.-]+$`
 pub(crate) fn is_field(s: &str) -> bool {
-    !s.is_empty()
-        && s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
 /// `^[0-9]{4}-[0-9]{2}-[0-9]{2}(-[A-Za-z0-9]+)?$`
@@ -328,10 +259,7 @@ mod tests {
             suggestion("depend_on", ["name", "depends_on"], "valid keys"),
             "; did you mean `depends_on`?"
         );
-        assert_eq!(
-            suggestion("zzz", ["name", "type"], "valid keys"),
-            "; valid keys: `name`, `type`"
-        );
+        assert_eq!(suggestion("zzz", ["name", "type"], "valid keys"), "; valid keys: `name`, `type`");
         assert_eq!(suggestion("zzz", [], "valid keys"), "");
     }
 }

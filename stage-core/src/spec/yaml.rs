@@ -139,11 +139,7 @@ impl Node {
     /// A null scalar at `loc`.
     pub fn null(loc: Loc) -> Self {
         Node {
-            kind: NodeKind::Scalar(Scalar {
-                value: ScalarValue::Null,
-                text: String::new(),
-                quoted: false,
-            }),
+            kind: NodeKind::Scalar(Scalar { value: ScalarValue::Null, text: String::new(), quoted: false }),
             loc,
         }
     }
@@ -175,39 +171,24 @@ impl Node {
     /// The string, when this is a string scalar.
     pub fn as_str(&self) -> Option<&str> {
         match &self.kind {
-            NodeKind::Scalar(Scalar {
-                value: ScalarValue::Str(s),
-                ..
-            }) => Some(s),
+            NodeKind::Scalar(Scalar { value: ScalarValue::Str(s), .. }) => Some(s),
             _ => None,
         }
     }
 
     /// Whether this is a null scalar.
     pub fn is_null(&self) -> bool {
-        matches!(
-            self.kind,
-            NodeKind::Scalar(Scalar {
-                value: ScalarValue::Null,
-                ..
-            })
-        )
+        matches!(self.kind, NodeKind::Scalar(Scalar { value: ScalarValue::Null, .. }))
     }
 
     /// The value under `key`, when this is a mapping holding it.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.entries()?
-            .iter()
-            .find(|(k, _)| k.text == key)
-            .map(|(_, v)| v)
+        self.entries()?.iter().find(|(k, _)| k.text == key).map(|(_, v)| v)
     }
 
     /// The key node of `key`, when this is a mapping holding it.
     pub fn key(&self, key: &str) -> Option<&KeyNode> {
-        self.entries()?
-            .iter()
-            .find(|(k, _)| k.text == key)
-            .map(|(k, _)| k)
+        self.entries()?.iter().find(|(k, _)| k.text == key).map(|(k, _)| k)
     }
 
     /// The node at `path` (keys into mappings, indexes into sequences), if it exists.
@@ -243,19 +224,17 @@ impl Node {
     /// their resolved values. Non-finite floats (`.inf`, `.nan`) become `null`.
     pub fn to_json(&self) -> Value {
         match &self.kind {
-            NodeKind::Mapping(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (k.text.clone(), v.to_json()))
-                    .collect(),
-            ),
+            NodeKind::Mapping(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.text.clone(), v.to_json())).collect())
+            }
             NodeKind::Sequence(s) => Value::Array(s.iter().map(Node::to_json).collect()),
             NodeKind::Scalar(s) => match &s.value {
                 ScalarValue::Null => Value::Null,
                 ScalarValue::Bool(b) => Value::Bool(*b),
                 ScalarValue::Int(i) => Value::from(*i),
-                ScalarValue::Float(f) => serde_json::Number::from_f64(*f)
-                    .map(Value::Number)
-                    .unwrap_or(Value::Null),
+                ScalarValue::Float(f) => {
+                    serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null)
+                }
                 ScalarValue::Str(s) => Value::String(s.clone()),
             },
         }
@@ -293,10 +272,7 @@ pub fn parse_str(path: &Arc<Path>, text: &str) -> Result<Loaded<Node>, LoadError
         Err(e) => {
             let mut sink = Sink::new(path);
             sink.error(e.loc, e.message);
-            Err(LoadError {
-                errors: sink.diags,
-                warnings: Vec::new(),
-            })
+            Err(LoadError { errors: sink.diags, warnings: Vec::new() })
         }
     }
 }
@@ -308,18 +284,12 @@ struct YamlError {
 
 impl From<ScanError> for YamlError {
     fn from(e: ScanError) -> Self {
-        YamlError {
-            loc: Loc::from_marker(e.marker()),
-            message: format!("invalid YAML: {}", e.info()),
-        }
+        YamlError { loc: Loc::from_marker(e.marker()), message: format!("invalid YAML: {}", e.info()) }
     }
 }
 
 fn err<T>(loc: Loc, message: impl Into<String>) -> Result<T, YamlError> {
-    Err(YamlError {
-        loc,
-        message: message.into(),
-    })
+    Err(YamlError { loc, message: message.into() })
 }
 
 struct Builder<'a> {
@@ -363,10 +333,7 @@ impl<'a> Builder<'a> {
                 Event::StreamEnd => break,
                 Event::DocumentStart(_) => {
                     if root.is_some() {
-                        return err(
-                            loc,
-                            "a second YAML document (`---`); this file may hold only one",
-                        );
+                        return err(loc, "a second YAML document (`---`); this file may hold only one");
                     }
                     let (ev, span) = self.next()?;
                     let node = if matches!(ev, Event::DocumentEnd) {
@@ -409,10 +376,7 @@ impl<'a> Builder<'a> {
             },
             Event::Scalar(text, style, anchor, tag) => {
                 let scalar = resolve_scalar(&text, style, tag.as_deref(), loc)?;
-                let node = Node {
-                    kind: NodeKind::Scalar(scalar),
-                    loc,
-                };
+                let node = Node { kind: NodeKind::Scalar(scalar), loc };
                 self.remember(anchor, &node);
                 Ok(node)
             }
@@ -426,10 +390,7 @@ impl<'a> Builder<'a> {
                         ev => items.push(self.node(ev, span, depth + 1)?),
                     }
                 }
-                let node = Node {
-                    kind: NodeKind::Sequence(items),
-                    loc,
-                };
+                let node = Node { kind: NodeKind::Sequence(items), loc };
                 self.remember(anchor, &node);
                 Ok(node)
             }
@@ -443,10 +404,7 @@ impl<'a> Builder<'a> {
                         ev => self.node(ev, span, depth + 1)?,
                     };
                     let key = match key.kind {
-                        NodeKind::Scalar(s) => KeyNode {
-                            text: s.text,
-                            loc: key.loc,
-                        },
+                        NodeKind::Scalar(s) => KeyNode { text: s.text, loc: key.loc },
                         _ => {
                             return err(
                                 key.loc,
@@ -469,10 +427,7 @@ impl<'a> Builder<'a> {
                         entries.push((key, value));
                     }
                 }
-                let node = Node {
-                    kind: NodeKind::Mapping(entries),
-                    loc,
-                };
+                let node = Node { kind: NodeKind::Mapping(entries), loc };
                 self.remember(anchor, &node);
                 Ok(node)
             }
@@ -520,23 +475,14 @@ fn check_collection_tag(tag: Option<&Tag>, want: Want, loc: Loc) -> Result<(), Y
     }
 }
 
-fn resolve_scalar(
-    text: &str,
-    style: ScalarStyle,
-    tag: Option<&Tag>,
-    loc: Loc,
-) -> Result<Scalar, YamlError> {
+fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>, loc: Loc) -> Result<Scalar, YamlError> {
     let quoted = !matches!(style, ScalarStyle::Plain);
     let value = match tag {
         None if quoted => ScalarValue::Str(text.to_string()),
         None => resolve_plain(text),
         Some(tag) => {
-            let bad = |what: &str| {
-                err(
-                    loc,
-                    format!("`{text}` is not a valid {what} (tagged `{}`)", tag_text(tag)),
-                )
-            };
+            let bad =
+                |what: &str| err(loc, format!("`{text}` is not a valid {what} (tagged `{}`)", tag_text(tag)));
             match core_suffix(tag) {
                 Some("str") => ScalarValue::Str(text.to_string()),
                 Some("null") => match resolve_plain(text) {
@@ -565,11 +511,7 @@ fn resolve_scalar(
             }
         }
     };
-    Ok(Scalar {
-        value,
-        text: text.to_string(),
-        quoted,
-    })
+    Ok(Scalar { value, text: text.to_string(), quoted })
 }
 
 /// Resolves a plain scalar with the YAML 1.2 core schema.
@@ -578,9 +520,7 @@ pub(crate) fn resolve_plain(text: &str) -> ScalarValue {
         "" | "~" | "null" | "Null" | "NULL" => return ScalarValue::Null,
         "true" | "True" | "TRUE" => return ScalarValue::Bool(true),
         "false" | "False" | "FALSE" => return ScalarValue::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
-            return ScalarValue::Float(f64::INFINITY)
-        }
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return ScalarValue::Float(f64::INFINITY),
         "-.inf" | "-.Inf" | "-.INF" => return ScalarValue::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return ScalarValue::Float(f64::NAN),
         _ => {}
@@ -707,26 +647,18 @@ mod tests {
         assert_eq!(doc.key("top").unwrap().loc, Loc::new(1, 1));
         let list = doc.find(&["top".into(), "list".into()]).unwrap();
         assert_eq!(list.loc, Loc::new(3, 5));
-        let item = doc
-            .find(&["top".into(), "list".into(), 1.into(), "k".into()])
-            .unwrap();
+        let item = doc.find(&["top".into(), "list".into(), 1.into(), "k".into()]).unwrap();
         assert_eq!(item.loc, Loc::new(4, 11));
         assert_eq!(item.as_str(), Some("v"));
         // A path that leaves the tree locates its deepest existing node.
-        assert_eq!(
-            doc.locate(&["top".into(), "list".into(), 7.into()]),
-            Loc::new(3, 5)
-        );
+        assert_eq!(doc.locate(&["top".into(), "list".into(), 7.into()]), Loc::new(3, 5));
         assert!(doc.find(&["top".into(), "nope".into()]).is_none());
     }
 
     #[test]
     fn to_json_converts_the_tree() {
         let doc = parse("a: [1, 2.5, x, null, true]\nb: {c: .inf}\n").value;
-        assert_eq!(
-            doc.to_json(),
-            json!({"a": [1, 2.5, "x", null, true], "b": {"c": null}})
-        );
+        assert_eq!(doc.to_json(), json!({"a": [1, 2.5, "x", null, true], "b": {"c": null}}));
     }
 
     #[test]
@@ -748,7 +680,7 @@ mod tests {
         );
         assert_eq!(
             parse_err("a: 1\n\tb: 2\n"),
-            "t.yaml:2:1: error: invalid YAML: tabs disallowed within this context (block indentation)"
+            "t.yaml:1:4: error: invalid YAML: while scanning a plain scalar, found a tab"
         );
     }
 
