@@ -1,1 +1,214 @@
-//! `gate` (being written).
+//! The `gate` stage: waits until a condition on the job's ledger holds (contract §3).
+//!
+//! The gate definition bound to the stage (its `gates[]` entry merged with the stage's own
+//! `config`, as the pipeline loader settles it) arrives through
+//! [`StageContext::gate`](stage_core::StageContext::gate). The stage evaluates the condition
+//! against the ledger, polling on the runtime's clock until it passes or its wait ends:
+//!
+//! - `timeout_seconds` bounds the wait, `poll_interval_seconds` (default 5) spaces the
+//!   evaluations; `retry.max_attempts` caps evaluations per wait, and `retry.delay_seconds` (or
+//!   `backoff_seconds`) replaces the poll interval. With no timeout and no retry, the gate
+//!   evaluates once. A host can cap every wait ([`HostSettings::max_wait`]).
+//! - Passed: the run goes on. If the ledger names a delivered document (`pdf_ir_path`, a JSON
+//!   file in the [`Document`] format, relative paths under the run directory), it is loaded and
+//!   written as `document`; otherwise the gate writes nothing.
+//! - Not passed when the wait ends: the run is **parked** (not failed).
+//!
+//! The ledger records `gate.<name>.status` (`passed` | `parked` | `failed`), `.attempts`,
+//! `.elapsed_seconds` and `.resume_stage`; the baselines of `changed` conditions are kept in
+//! `gate.<name>.baselines`, so a resumed wait compares with the value first seen.
+//!
+//! [`HostSettings::max_wait`]: stage_core::HostSettings::max_wait
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use stage_core::spec::{Baselines, Eval, FieldRef};
+use stage_core::{stage, BoxError, StageContext};
+
+use crate::types::Document;
+
+/// The gate stage's `config`: the condition and timing forms of contract §3, which the
+/// pipeline loader reads and merges into the bound gate definition. Listed here so that a
+/// typo is still an error.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GateConfig {
+    /// The gate definition this stage runs.
+    pub gate: Option<String>,
+    /// Must equal the definition's `resume_stage`.
+    pub resume_stage: Option<String>,
+    /// Bounds the wait.
+    pub timeout_seconds: Option<f64>,
+    /// Time between evaluations.
+    pub poll_interval_seconds: Option<f64>,
+    /// A condition (any form).
+    pub condition: Option<Value>,
+    /// Conditions, ANDed (`{key, expected}` items allowed here).
+    pub conditions: Option<Value>,
+    /// Shorthand condition: the field.
+    pub field: Option<String>,
+    /// Shorthand condition: `{key, expected}` form's key.
+    pub key: Option<String>,
+    /// Shorthand condition: the value the field equals.
+    pub equals: Option<Value>,
+    /// `{key, expected}` form's value.
+    pub expected: Option<Value>,
+    /// Clause operator.
+    pub operator: Option<String>,
+    /// Clause value.
+    pub value: Option<Value>,
+    /// Clause previous value (`changed`).
+    pub previous_value: Option<Value>,
+    /// `all` | `any`.
+    #[serde(rename = "match")]
+    pub match_: Option<String>,
+    /// `all` | `any`.
+    pub mode: Option<String>,
+    /// Clauses of a `match`/`mode` condition.
+    pub clauses: Option<Value>,
+    /// All of these.
+    pub all: Option<Value>,
+    /// Any of these.
+    pub any: Option<Value>,
+}
+
+/// Why a gate failed (not parked: failed).
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// The stage runs without a bound gate definition.
+    #[error("gate stage `{0}` has no gate definition bound to it: add a `gates:` entry with `stage: {0}`")]
+    Unbound(String),
+    /// The ledger could not be read.
+    #[error("gate `{gate}`: the ledger could not be read: {source}")]
+    Ledger {
+        /// The gate.
+        gate: String,
+        /// Why.
+        source: BoxError,
+    },
+    /// The delivered document could not be loaded.
+    #[error("gate `{gate}` passed for job `{job}`, but the delivered document `{path}` could not be loaded: {reason}")]
+    Document {
+        /// The gate.
+        gate: String,
+        /// The job.
+        job: String,
+        /// The file the ledger named.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Waits until the gate's ledger condition holds; parks the run when it does not in time, and
+/// delivers the external converter's document when it passes.
+#[stage(type = "gate", state_key = "document", parks, dependencies = ["@ledger"], counter = delivered)]
+pub fn gate(ctx: &StageContext, #[config] _config: &GateConfig) -> Result<Option<Document>, GateError> {
+    let def = ctx.gate().ok_or_else(|| GateError::Unbound(ctx.stage_name().to_owned()))?;
+    let job = ctx.job().job_id.as_str();
+    let ledger = ctx.ledger();
+    let prefix = format!("gate.{}", def.name);
+    let ledger_err = |source: BoxError| GateError::Ledger { gate: def.name.clone(), source };
+
+    let mut baselines: Baselines = ledger
+        .get(job, &format!("{prefix}.baselines"))
+        .map_err(ledger_err)?
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+
+    let mut timeout = def.timeout_seconds.map(Duration::from_secs_f64);
+    if let Some(cap) = ctx.host().max_wait {
+        timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
+    }
+    let pause = Duration::from_secs_f64(
+        def.retry.as_ref().and_then(|r| r.delay_seconds).unwrap_or(def.poll_interval_seconds).max(0.0),
+    );
+    let max_attempts = def.retry.as_ref().map(|r| r.max_attempts.max(1));
+    let started = ctx.clock().now();
+    let elapsed = || ctx.clock().now().duration_since(started).unwrap_or_default();
+
+    let mut attempts: u32 = 0;
+    let passed = loop {
+        attempts += 1;
+        let read_error = std::cell::RefCell::new(None);
+        let lookup = |f: &FieldRef| -> Option<Value> {
+            let r = match f {
+                FieldRef::Ledger(k) => ledger.get(job, k),
+                FieldRef::Metadata(k) => ledger.get_metadata(job, k),
+            };
+            r.unwrap_or_else(|e| {
+                read_error.borrow_mut().get_or_insert(e);
+                None
+            })
+        };
+        let eval = def.condition.evaluate(&lookup, &mut baselines);
+        if let Some(e) = read_error.into_inner() {
+            return Err(ledger_err(e));
+        }
+        if eval == Eval::True {
+            break true;
+        }
+        let out_of_attempts = max_attempts.is_some_and(|m| attempts >= m);
+        let waited_enough = match timeout {
+            Some(t) => elapsed() + pause > t,
+            None => max_attempts.is_none(),
+        };
+        if out_of_attempts || waited_enough || ctx.is_cancelled() {
+            break false;
+        }
+        ctx.clock().sleep(pause);
+    };
+
+    let status = if passed { "passed" } else { "parked" };
+    let record = [
+        ("status", json!(status)),
+        ("attempts", json!(attempts)),
+        ("elapsed_seconds", json!(elapsed().as_secs_f64())),
+        ("resume_stage", json!(def.resume_stage)),
+        ("baselines", serde_json::to_value(&baselines).unwrap_or(Value::Null)),
+    ];
+    for (field, value) in record {
+        ledger.set(job, &format!("{prefix}.{field}"), value).map_err(ledger_err)?;
+    }
+
+    if !passed {
+        let limit = match (timeout, max_attempts) {
+            (Some(t), _) => format!("within {} s", t.as_secs_f64()),
+            (None, Some(m)) => format!("in {m} evaluation(s)"),
+            (None, None) => "at its single evaluation".to_owned(),
+        };
+        ctx.park(format!(
+            "gate `{}` did not pass {limit} ({attempts} evaluation(s)); the run is parked until it does",
+            def.name
+        ));
+        return Ok(None);
+    }
+    match ledger.get(job, "pdf_ir_path").map_err(ledger_err)? {
+        Some(Value::String(path)) if !path.is_empty() => load_document(ctx, &def.name, &path).map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn delivered(doc: &Document) -> u64 {
+    u64::from(!doc.sections.is_empty() || !doc.title.is_empty())
+}
+
+fn load_document(ctx: &StageContext, gate: &str, path: &str) -> Result<Document, GateError> {
+    let mut full = PathBuf::from(path);
+    if full.is_relative() {
+        if let Some(dir) = &ctx.host().run_dir {
+            full = dir.join(full);
+        }
+    }
+    let err = |reason: String| GateError::Document {
+        gate: gate.to_owned(),
+        job: ctx.job().job_id.clone(),
+        path: full.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(&full).map_err(|e| err(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| err(format!("not a document in the framework's format: {e}")))
+}
