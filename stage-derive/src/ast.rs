@@ -29,14 +29,6 @@ pub(crate) enum RetKind {
 }
 
 impl RetKind {
-    pub(crate) fn marker(self) -> &'static str {
-        match self {
-            RetKind::Plain => "Plain",
-            RetKind::Opt => "Opt",
-            RetKind::Res => "Res",
-            RetKind::ResOpt => "ResOpt",
-        }
-    }
     pub(crate) fn may_skip(self) -> bool {
         matches!(self, RetKind::Opt | RetKind::ResOpt)
     }
@@ -48,6 +40,8 @@ pub(crate) struct Return<'a> {
     pub(crate) full: Option<&'a Type>,
     /// The value written: the `T` in `T`, `Option<T>`, `Result<T, E>`, `Result<Option<T>, E>`.
     pub(crate) value: Option<&'a Type>,
+    /// The `E` of a `Result<T, E>`, when written.
+    pub(crate) error: Option<&'a Type>,
 }
 
 pub(crate) struct StageFn<'a> {
@@ -108,6 +102,17 @@ pub(crate) fn doc_of(attrs: &[Attribute]) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
+/// Tokens as the user would write them: `Vec<String>`, not `Vec < String >`.
+pub(crate) fn tokens_string<T: quote::ToTokens>(t: &T) -> String {
+    let mut s = t.to_token_stream().to_string();
+    for (from, to) in
+        [(" <", "<"), ("< ", "<"), (" >", ">"), (" ,", ","), (" :: ", "::"), (":: ", "::"), ("& ", "&")]
+    {
+        s = s.replace(from, to);
+    }
+    s
+}
+
 const PARAM_HELP: &str = "a stage parameter is one of: `ctx: &StageContext`, an input `name: &T` \
      (the state key `name`), an optional input `name: Option<&T>`, `#[config] cfg: &C`, or `#[resource] r: &R`";
 
@@ -126,10 +131,13 @@ fn param<'a>(cx: &mut Ctxt, arg: &'a FnArg) -> Option<Param<'a>> {
     let config = pt.attrs.iter().find(|a| a.path().is_ident(CONFIG_ATTR));
     let resource = pt.attrs.iter().find(|a| a.path().is_ident(RESOURCE_ATTR));
     for a in &pt.attrs {
-        if (a.path().is_ident(CONFIG_ATTR) || a.path().is_ident(RESOURCE_ATTR))
-            && !matches!(a.meta, syn::Meta::Path(_))
-        {
-            cx.error_spanned_by(a, "write `#[config]` or `#[resource]` alone, with no arguments");
+        for marker in [CONFIG_ATTR, RESOURCE_ATTR] {
+            if a.path().is_ident(marker) && !matches!(a.meta, syn::Meta::Path(_)) {
+                cx.error_spanned_by(
+                    a,
+                    format_args!("`#[{marker}]` takes no arguments: write `#[{marker}]` alone"),
+                );
+            }
         }
     }
     if let (Some(_), Some(r)) = (config, resource) {
@@ -151,12 +159,20 @@ fn param<'a>(cx: &mut Ctxt, arg: &'a FnArg) -> Option<Param<'a>> {
         _ => None,
     };
     if config.is_some() || resource.is_some() {
-        let which = if config.is_some() { "#[config] cfg: &MyConfig" } else { "#[resource] r: &MyResource" };
+        let marker = if config.is_some() { CONFIG_ATTR } else { RESOURCE_ATTR };
         return match referent {
             Some(inner) if config.is_some() => Some(Param { kind: ParamKind::Config { ty: inner }, ty }),
             Some(inner) => Some(Param { kind: ParamKind::Resource { ty: inner }, ty }),
             None => {
-                cx.error_spanned_by(ty, format_args!("take it by reference: `{which}`"));
+                let pat = &pt.pat;
+                cx.error_spanned_by(
+                    ty,
+                    format_args!(
+                        "a `#[{marker}]` parameter is borrowed, not taken by value: write `#[{marker}] {}: &{}`",
+                        tokens_string(pat),
+                        tokens_string(ty)
+                    ),
+                );
                 None
             }
         };
@@ -188,7 +204,15 @@ fn param<'a>(cx: &mut Ctxt, arg: &'a FnArg) -> Option<Param<'a>> {
                 return Some(Param { kind: ParamKind::Input { key, ty: &r.elem, required: false }, ty });
             }
         }
-        cx.error_spanned_by(ty, format_args!("an optional input is `Option<&T>`: write `{key}: Option<&T>`"));
+        let inner = match args.as_slice() {
+            [Type::Reference(r)] => tokens_string(&r.elem),
+            [t] => tokens_string(t),
+            _ => "T".to_owned(),
+        };
+        cx.error_spanned_by(
+            ty,
+            format_args!("an optional input is borrowed from the run state: write `{key}: Option<&{inner}>`"),
+        );
         return None;
     }
     if let Type::ImplTrait(_) = ty {
@@ -198,7 +222,8 @@ fn param<'a>(cx: &mut Ctxt, arg: &'a FnArg) -> Option<Param<'a>> {
     cx.error_spanned_by(
         ty,
         format_args!(
-            "unsupported parameter: inputs are borrowed from the run state, write `{key}: &T`; {PARAM_HELP}"
+            "unsupported parameter: inputs are borrowed from the run state, write `{key}: &{}`; {PARAM_HELP}",
+            tokens_string(ty)
         ),
     );
     None
@@ -206,12 +231,12 @@ fn param<'a>(cx: &mut Ctxt, arg: &'a FnArg) -> Option<Param<'a>> {
 
 fn ret<'a>(cx: &mut Ctxt, output: &'a ReturnType) -> Return<'a> {
     let ty = match output {
-        ReturnType::Default => return Return { kind: RetKind::Plain, full: None, value: None },
+        ReturnType::Default => return Return { kind: RetKind::Plain, full: None, value: None, error: None },
         ReturnType::Type(_, ty) => &**ty,
     };
     if let Type::Tuple(t) = ty {
         if t.elems.is_empty() {
-            return Return { kind: RetKind::Plain, full: Some(ty), value: None };
+            return Return { kind: RetKind::Plain, full: Some(ty), value: None, error: None };
         }
     }
     if let Type::ImplTrait(_) = ty {
@@ -223,21 +248,22 @@ fn ret<'a>(cx: &mut Ctxt, output: &'a ReturnType) -> Return<'a> {
     if let Some(args) = generic_of(ty, "Result") {
         let Some(ok) = args.first().copied() else {
             cx.error_spanned_by(ty, "write the `Result`'s type arguments: `Result<T, E>`");
-            return Return { kind: RetKind::Res, full: Some(ty), value: None };
+            return Return { kind: RetKind::Res, full: Some(ty), value: None, error: None };
         };
+        let error = args.get(1).copied();
         if let Some(inner) = generic_of(ok, "Option") {
             if let [inner] = inner.as_slice() {
-                return Return { kind: RetKind::ResOpt, full: Some(ty), value: Some(inner) };
+                return Return { kind: RetKind::ResOpt, full: Some(ty), value: Some(inner), error };
             }
         }
-        return Return { kind: RetKind::Res, full: Some(ty), value: Some(ok) };
+        return Return { kind: RetKind::Res, full: Some(ty), value: Some(ok), error };
     }
     if let Some(args) = generic_of(ty, "Option") {
         if let [inner] = args.as_slice() {
-            return Return { kind: RetKind::Opt, full: Some(ty), value: Some(inner) };
+            return Return { kind: RetKind::Opt, full: Some(ty), value: Some(inner), error: None };
         }
     }
-    Return { kind: RetKind::Plain, full: Some(ty), value: Some(ty) }
+    Return { kind: RetKind::Plain, full: Some(ty), value: Some(ty), error: None }
 }
 
 impl<'a> StageFn<'a> {

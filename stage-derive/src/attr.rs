@@ -2,6 +2,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
+use syn::meta::ParseNestedMeta;
 use syn::parse::ParseStream;
 use syn::{LitStr, Path, Token};
 
@@ -26,11 +27,22 @@ const ALL: &[&str] =
 pub(crate) struct Slot<T> {
     name: &'static str,
     value: Option<(Span, T)>,
+    /// Given, but its value was malformed (and reported): not "missing".
+    invalid: bool,
 }
 
 impl<T> Slot<T> {
     fn new(name: &'static str) -> Self {
-        Slot { name, value: None }
+        Slot { name, value: None, invalid: false }
+    }
+
+    fn mark_invalid(&mut self) {
+        self.invalid = true;
+    }
+
+    /// Whether the argument was written, even with a malformed value.
+    pub(crate) fn is_given(&self) -> bool {
+        self.value.is_some() || self.invalid
     }
 
     fn set(&mut self, cx: &mut Ctxt, span: Span, value: T) {
@@ -53,6 +65,8 @@ pub(crate) enum KeySpec {
 }
 
 pub(crate) struct Args {
+    /// The whole argument list, to point at when an argument is missing.
+    pub(crate) tokens: TokenStream,
     pub(crate) stage_type: Slot<LitStr>,
     pub(crate) state_key: Slot<KeySpec>,
     pub(crate) description: Slot<LitStr>,
@@ -130,9 +144,19 @@ fn path_value(input: ParseStream<'_>, example: &str) -> syn::Result<Path> {
     }
 }
 
+/// `name = value`: the value's input, or an error at the argument's name saying how to write it.
+fn value<'a>(meta: &'a ParseNestedMeta<'_>, example: &str) -> syn::Result<ParseStream<'a>> {
+    if meta.input.peek(Token![=]) {
+        meta.value()
+    } else {
+        Err(meta.error(format_args!("expected a value: `{example}`")))
+    }
+}
+
 impl Args {
     pub(crate) fn parse(cx: &mut Ctxt, tokens: TokenStream) -> Args {
         let mut args = Args {
+            tokens: tokens.clone(),
             stage_type: Slot::new(TYPE),
             state_key: Slot::new(STATE_KEY),
             description: Slot::new(DESCRIPTION),
@@ -145,78 +169,13 @@ impl Args {
             krate: Slot::new(CRATE),
         };
         let parser = syn::meta::parser(|meta| {
-            let span = meta.path.span_or_tokens();
             let name = meta.path.to_token_stream().to_string().replace(' ', "");
-            match name.as_str() {
-                TYPE => {
-                    let v = lit_str(meta.value()?, "type = \"my-stage\"")?;
-                    args.stage_type.set(cx, span, v);
-                }
-                STATE_KEY => {
-                    let input = meta.value()?;
-                    let example = "state_key = \"chunks\"` or `state_key = [\"entities\", \"claims\"]";
-                    let v = if input.peek(syn::token::Bracket) {
-                        let (span, keys) = str_list(input, example)?;
-                        KeySpec::Many { span, keys }
-                    } else if input.peek(LitStr) {
-                        KeySpec::One(input.parse()?)
-                    } else {
-                        let tokens = parse_rest_of_value(input);
-                        return Err(syn::Error::new_spanned(
-                            tokens,
-                            format!("expected a string or a list of strings: `{example}`"),
-                        ));
-                    };
-                    args.state_key.set(cx, span, v);
-                }
-                DESCRIPTION => {
-                    let v = lit_str(meta.value()?, "description = \"What the stage does.\"")?;
-                    args.description.set(cx, span, v);
-                }
-                DEPENDENCIES => {
-                    let (_, v) = str_list(meta.value()?, "dependencies = [\"extract\", \"@ledger\"]")?;
-                    args.dependencies.set(cx, span, v);
-                }
-                VERSION => {
-                    let v = lit_str(meta.value()?, "version = \"1.2.0\"")?;
-                    args.version.set(cx, span, v);
-                }
-                COUNTER => {
-                    let v = path_value(meta.value()?, "counter = my_module::count_items")?;
-                    args.counter.set(cx, span, v);
-                }
-                HANDLER => {
-                    let v = path_value(meta.value()?, "handler = my_module::write_output")?;
-                    args.handler.set(cx, span, v);
-                }
-                PARKS | REPLACE => {
-                    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
-                        let _eq: Option<Token![=]> = meta.input.parse()?;
-                        let tokens = parse_rest_of_value(meta.input);
-                        return Err(syn::Error::new_spanned(
-                            tokens,
-                            format!("`{name}` is a flag and takes no value: write `{name}` alone"),
-                        ));
-                    }
-                    let slot = if name == PARKS { &mut args.parks } else { &mut args.replace };
-                    slot.set(cx, span, ());
-                }
-                CRATE => {
-                    let v = path_value(meta.value()?, "crate = ::my_renamed_stage_core")?;
-                    args.krate.set(cx, span, v);
-                }
-                _ => {
-                    let hint = match suggest::nearest(&name, ALL) {
-                        Some(n) => format!("; did you mean `{n}`?"),
-                        None => format!("; valid arguments: {}", ALL.join(", ")),
-                    };
-                    // Skip the value, if any, so the next arguments are still checked.
-                    if meta.input.peek(Token![=]) {
-                        let _eq: Token![=] = meta.input.parse()?;
-                        let _ = parse_rest_of_value(meta.input);
-                    }
-                    cx.error_at(span, format_args!("unknown argument `{name}`{hint}"));
-                }
+            // A malformed value is reported and skipped, so the next arguments are still
+            // checked and the argument does not also count as missing.
+            if let Err(e) = args.parse_one(cx, &meta, &name) {
+                cx.syn_error(e);
+                let _ = parse_until_comma(meta.input);
+                args.mark_invalid(&name);
             }
             Ok(())
         });
@@ -224,6 +183,102 @@ impl Args {
             cx.syn_error(e);
         }
         args
+    }
+
+    fn mark_invalid(&mut self, name: &str) {
+        match name {
+            TYPE => self.stage_type.mark_invalid(),
+            STATE_KEY => self.state_key.mark_invalid(),
+            DESCRIPTION => self.description.mark_invalid(),
+            DEPENDENCIES => self.dependencies.mark_invalid(),
+            VERSION => self.version.mark_invalid(),
+            COUNTER => self.counter.mark_invalid(),
+            HANDLER => self.handler.mark_invalid(),
+            PARKS => self.parks.mark_invalid(),
+            REPLACE => self.replace.mark_invalid(),
+            CRATE => self.krate.mark_invalid(),
+            _ => {}
+        }
+    }
+
+    fn parse_one(&mut self, cx: &mut Ctxt, meta: &ParseNestedMeta<'_>, name: &str) -> syn::Result<()> {
+        let span = meta.path.span_or_tokens();
+        match name {
+            TYPE => {
+                let example = "type = \"my-stage\"";
+                let v = lit_str(value(meta, example)?, example)?;
+                self.stage_type.set(cx, span, v);
+            }
+            STATE_KEY => {
+                let example = "state_key = \"chunks\"` or `state_key = [\"entities\", \"claims\"]";
+                let input = value(meta, example)?;
+                let v = if input.peek(syn::token::Bracket) {
+                    let (span, keys) = str_list(input, example)?;
+                    KeySpec::Many { span, keys }
+                } else if input.peek(LitStr) {
+                    KeySpec::One(input.parse()?)
+                } else {
+                    let tokens = parse_rest_of_value(input);
+                    return Err(syn::Error::new_spanned(
+                        tokens,
+                        format!("expected a string or a list of strings: `{example}`"),
+                    ));
+                };
+                self.state_key.set(cx, span, v);
+            }
+            DESCRIPTION => {
+                let example = "description = \"What the stage does.\"";
+                let v = lit_str(value(meta, example)?, example)?;
+                self.description.set(cx, span, v);
+            }
+            DEPENDENCIES => {
+                let example = "dependencies = [\"extract\", \"@ledger\"]";
+                let (_, v) = str_list(value(meta, example)?, example)?;
+                self.dependencies.set(cx, span, v);
+            }
+            VERSION => {
+                let example = "version = \"1.2.0\"";
+                let v = lit_str(value(meta, example)?, example)?;
+                self.version.set(cx, span, v);
+            }
+            COUNTER => {
+                let example = "counter = my_module::count_items";
+                let v = path_value(value(meta, example)?, example)?;
+                self.counter.set(cx, span, v);
+            }
+            HANDLER => {
+                let example = "handler = my_module::write_output";
+                let v = path_value(value(meta, example)?, example)?;
+                self.handler.set(cx, span, v);
+            }
+            PARKS | REPLACE => {
+                if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+                    let _eq: Option<Token![=]> = meta.input.parse()?;
+                    let tokens = parse_rest_of_value(meta.input);
+                    return Err(syn::Error::new_spanned(
+                        tokens,
+                        format!("`{name}` is a flag and takes no value: write `{name}` alone"),
+                    ));
+                }
+                let slot = if name == PARKS { &mut self.parks } else { &mut self.replace };
+                slot.set(cx, span, ());
+            }
+            CRATE => {
+                let example = "crate = ::my_renamed_stage_core";
+                let v = path_value(value(meta, example)?, example)?;
+                self.krate.set(cx, span, v);
+            }
+            _ => {
+                let hint = match suggest::nearest(name, ALL) {
+                    Some(n) => format!("; did you mean `{n}`?"),
+                    None => format!("; valid arguments: {}", ALL.join(", ")),
+                };
+                // Skip the value, if any, so the next arguments are still checked.
+                let _ = parse_until_comma(meta.input);
+                cx.error_at(span, format_args!("unknown argument `{name}`{hint}"));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,12 +1,12 @@
 //! Code generation: the metadata static, the call glue and the registration. Little is
 //! generated: the glue is stage-core's traits.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Item, ItemFn, Type};
 
-use crate::ast::{self, ParamKind, StageFn};
+use crate::ast::{self, ParamKind, RetKind, StageFn};
 use crate::attr::Args;
 use crate::ctxt::Ctxt;
 use crate::{fallback, valid};
@@ -92,6 +92,11 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
         None => quote!(#p::core::env!("CARGO_PKG_VERSION")),
     };
 
+    // Everything below is type-checked as one body (the static's initializer, with inline
+    // `const` blocks and closures rather than nested items), each check spanned at the type it
+    // is about: a type that breaks a rule is then reported once, at that type, and not once
+    // per place the generated code uses it.
+
     // Arguments, in parameter order, and the metadata describing them.
     let mut call_args = Vec::new();
     let mut inputs = Vec::new();
@@ -103,11 +108,9 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
             ParamKind::Input { key, ty, required } => {
                 let i = inputs.len();
                 let span = ty.span();
-                let (spec, fetch) = if *required {
-                    (quote!(required), quote!(input))
-                } else {
-                    (quote!(optional), quote!(optional_input))
-                };
+                let (spec, fetch) =
+                    if *required { ("required", "input") } else { ("optional", "optional_input") };
+                let (spec, fetch) = (Ident::new(spec, span), Ident::new(fetch, span));
                 inputs.push(quote_spanned!(span=> #krate::InputSpec::#spec::<#ty>(#key)));
                 call_args.push(quote_spanned!(span=> __args.#fetch::<#ty>(#i)?));
             }
@@ -125,12 +128,11 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
         }
     }
 
-    // The return: its kind, the value written, and one output type per key.
+    // The return: the value written, and one output type per key.
     let unit: Type = syn::parse_quote!(());
     let ret_ty: &Type = f.ret.full.unwrap_or(&unit);
     let value_ty: &Type = f.ret.value.unwrap_or(&unit);
-    let ret_span = f.ret.full.map(|t| t.span()).unwrap_or_else(|| fn_name.span());
-    let kind = Ident::new(f.ret.kind.marker(), Span::call_site());
+    let value_span = f.ret.value.map(|t| t.span()).unwrap_or_else(|| fn_name.span());
     let keys: Vec<String> = valid::keys(args).iter().map(|k| k.value()).collect();
     let element_types: Vec<&Type> = match (keys.len(), value_ty) {
         (0 | 1, ty) => vec![ty],
@@ -141,6 +143,10 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
     let outputs = element_types.iter().map(|ty| {
         let span = ty.span();
         quote_spanned!(span=> #krate::OutputType::of::<#ty>())
+    });
+    let state_value_checks = element_types.iter().map(|ty| {
+        let span = ty.span();
+        quote_spanned!(span=> let _: fn(&#ty) -> &dyn #krate::StateValue = |__v| __v;)
     });
     let may_skip = f.ret.kind.may_skip();
     let state_key = match keys.as_slice() {
@@ -155,15 +161,14 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
         (Some(path), _) => {
             let name = path_string(path);
             let span = path.span();
+            // Spanned whole at the path (the crate path too): a function of the wrong type is
+            // reported there, with no label on the attribute.
+            let p = respan(p.clone(), span);
             quote_spanned! {span=>
-                #krate::OutputHandler { name: #name, apply: {
-                    fn __apply(
-                        v: #krate::SharedValue, keys: &[&str], sink: &mut #krate::OutputSink,
-                    ) -> #p::core::result::Result<(), #krate::StageError> {
-                        #p::apply_with::<#value_ty>(v, keys, sink, #path)
-                    }
-                    __apply
-                } }
+                #krate::OutputHandler {
+                    name: #name,
+                    apply: |__v, __keys, __sink| #p::apply_with::<#value_ty>(__v, __keys, __sink, #path),
+                }
             }
         }
         (None, 0) => quote!(#krate::OutputHandler { name: "none", apply: #p::apply_none }),
@@ -171,36 +176,71 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
             quote!(#krate::OutputHandler { name: "default", apply: #p::apply_one })
         }
         (None, _) => {
-            quote_spanned!(ret_span=> #krate::OutputHandler { name: "default", apply: #p::apply_split::<#value_ty> })
+            quote_spanned!(value_span=> #krate::OutputHandler { name: "default", apply: #p::apply_split::<#value_ty> })
         }
     };
     let counter = match args.counter.get() {
         Some(path) => {
             let name = path_string(path);
             let span = path.span();
+            let p = respan(p.clone(), span);
             quote_spanned! {span=>
-                #krate::OutputCounter { name: #name, count: {
-                    fn __count(v: &dyn #krate::StateValue) -> #p::core::result::Result<u64, ::std::string::String> {
-                        #p::count_with::<#value_ty>(v, #path)
-                    }
-                    __count
-                } }
+                #krate::OutputCounter { name: #name, count: |__v| #p::count_with::<#value_ty>(__v, #path) }
             }
         }
         None => {
-            quote_spanned!(ret_span=> #krate::OutputCounter { name: "default", count: #p::count_default::<#value_ty> })
+            quote_spanned!(value_span=> #krate::OutputCounter { name: "default", count: #p::count_default::<#value_ty> })
         }
+    };
+
+    // The conversion of the return, taken apart here rather than through `Returns<Kind>` on
+    // the whole return type, so that a bad value type is reported at the value type (as
+    // `StateValue`) and a bad error type at the error type (as `StageFailure`).
+    let core = quote!(#p::core);
+    let write = quote_spanned!(value_span=> <#value_ty as #p::Returns<#p::kind::Plain>>::into_output(__v));
+    // Spanned whole at the error type (the crate path too), so a bad `E` is reported there
+    // alone, with `StageFailure`'s message, and no label on the attribute.
+    let fail_span = f.ret.error.map(|t| t.span()).unwrap_or(value_span);
+    let p_fail = respan(p.clone(), fail_span);
+    let into_stage_error = match f.ret.error {
+        Some(e) => quote_spanned!(fail_span=> <#e as #p_fail::StageFailure>::into_stage_error(__e)),
+        None => quote_spanned!(fail_span=> #p_fail::StageFailure::into_stage_error(__e)),
+    };
+    let fail = quote_spanned!(fail_span=> #core::result::Result::Err(#into_stage_error));
+    let convert = match f.ret.kind {
+        RetKind::Plain => quote!({ let __v = __ret; #write }),
+        RetKind::Opt => quote! {
+            match __ret {
+                #core::option::Option::Some(__v) => #write,
+                #core::option::Option::None => #core::result::Result::Ok(#core::option::Option::None),
+            }
+        },
+        RetKind::Res => quote! {
+            match __ret {
+                #core::result::Result::Ok(__v) => #write,
+                #core::result::Result::Err(__e) => #fail,
+            }
+        },
+        RetKind::ResOpt => quote! {
+            match __ret {
+                #core::result::Result::Ok(#core::option::Option::Some(__v)) => #write,
+                #core::result::Result::Ok(#core::option::Option::None) => {
+                    #core::result::Result::Ok(#core::option::Option::None)
+                }
+                #core::result::Result::Err(__e) => #fail,
+            }
+        },
     };
 
     let dependencies = args.dependencies.get().map(|deps| quote!(.with_dependencies(&[#(#deps),*])));
     let parks = args.parks.get().is_some();
     let replaces = args.replace.get().is_some();
-    let convert = quote_spanned! {ret_span=>
-        <#ret_ty as #p::Returns<#p::kind::#kind>>::into_output(__ret)
-    };
 
     let mut item: ItemFn = f.item.clone();
     ast::strip_param_attrs(&mut item);
+    // Inputs are `&T` with `T` the stored type: a `&Vec<T>` input cannot be the `&[T]` clippy
+    // asks for (a slice is not a state value).
+    item.attrs.push(syn::parse_quote!(#[allow(clippy::ptr_arg)]));
     let fn_span = fn_name.span();
     let location = quote_spanned! {fn_span=>
         #krate::Location {
@@ -219,18 +259,21 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
         #[#p::linkme::distributed_slice(#p::STAGE_CORE_STAGE_REGISTRY)]
         #[linkme(crate = #p::linkme)]
         static #static_name: #krate::StageMetadata = {
-            fn __invoke(__args: &#p::StageArgs<'_>) -> #p::InvokeResult {
+            // First, so that an output type that is not a state value is reported with
+            // `StateValue`'s message (the later uses of the type, at the same span, are not).
+            #(#state_value_checks)*
+            let __outputs: &[#krate::OutputType] = const { &[#(#outputs),*] };
+            let __inputs: &[#krate::InputSpec] = const { &[#(#inputs),*] };
+            let __resources: &[#krate::ResourceSpec] = const { &[#(#resources),*] };
+            let __invoke: #p::InvokeFn = |__args| {
                 let __ret: #ret_ty = #fn_name(#(#call_args),*);
                 #convert
-            }
-            const __INPUTS: &[#krate::InputSpec] = &[#(#inputs),*];
-            const __OUTPUTS: &[#krate::OutputType] = &[#(#outputs),*];
-            const __RESOURCES: &[#krate::ResourceSpec] = &[#(#resources),*];
+            };
             #krate::StageMetadata::new(#stage_type, #description, __invoke, #location)
                 .with_state_key(#state_key)
-                .with_inputs(__INPUTS)
-                .with_outputs(__OUTPUTS, #may_skip)
-                .with_resources(__RESOURCES)
+                .with_inputs(__inputs)
+                .with_outputs(__outputs, #may_skip)
+                .with_resources(__resources)
                 #config
                 #dependencies
                 .with_version(#version)
@@ -241,6 +284,23 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
                 .__macro_checked()
         };
     }
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let TokenTree::Group(g) = &tt {
+                let mut group = Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }
 
 fn path_string(path: &syn::Path) -> String {

@@ -37,7 +37,7 @@ fn signature(cx: &mut Ctxt, f: &StageFn<'_>) {
         cx.error_spanned_by(abi, "a stage cannot have an `extern` ABI: remove it");
     }
     if let Some(v) = &sig.variadic {
-        cx.error_spanned_by(v, "a stage cannot be variadic");
+        cx.error_spanned_by(v, "a stage cannot be variadic: remove the `...`");
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
         cx.error_spanned_by(
@@ -53,10 +53,18 @@ fn is_valid_stage_type(s: &str) -> bool {
 
 fn stage_type(cx: &mut Ctxt, args: &Args) {
     match args.stage_type.get() {
-        None => cx.error_at(
-            Span::call_site(),
-            "missing argument `type`: name the stage type pipelines use, `#[stage(type = \"my-stage\")]`",
-        ),
+        // Given with a malformed value: already reported.
+        None if args.stage_type.is_given() => {}
+        None => {
+            let msg =
+                "missing argument `type`: name the stage type pipelines use, `#[stage(type = \"my-stage\")]`";
+            // Point at the arguments written, not at the whole attribute, when there are any.
+            if args.tokens.is_empty() {
+                cx.error_at(Span::call_site(), msg);
+            } else {
+                cx.error_spanned_by(&args.tokens, msg);
+            }
+        }
         Some(lit) if !is_valid_stage_type(&lit.value()) => cx.error_spanned_by(
             lit,
             format_args!(
@@ -131,8 +139,9 @@ fn output_shape(cx: &mut Ctxt, args: &Args, f: &StageFn<'_>) {
             Type::Tuple(t) => cx.error_spanned_by(
                 ty,
                 format_args!(
-                    "`state_key` lists {n} keys, so the stage returns a {n}-tuple (one element per key), but this tuple has {} element(s)",
-                    t.elems.len()
+                    "`state_key` lists {n} keys, so the stage returns a {n}-tuple (one element per key), but this tuple has {} element{}: make the keys and the tuple's elements match",
+                    t.elems.len(),
+                    if t.elems.len() == 1 { "" } else { "s" }
                 ),
             ),
             _ => cx.error_spanned_by(
@@ -180,12 +189,15 @@ fn dependencies(cx: &mut Ctxt, args: &Args) {
             cx.error_spanned_by(
                 d,
                 format_args!(
-                    "dependency {v:?} is neither a stage type (^[A-Za-z0-9_-]+$) nor a resource (`@ledger`)"
+                    "dependency {v:?} is neither a stage type nor a resource: name a stage type (ASCII letters, digits, `_` and `-`: \"extract-text\") or a resource with `@` (\"@ledger\")"
                 ),
             );
         }
         if deps[..i].iter().any(|o| o.value() == v) {
-            cx.error_spanned_by(d, format_args!("dependency `{v}` is listed twice"));
+            cx.error_spanned_by(
+                d,
+                format_args!("dependency `{v}` is listed twice: list each dependency once"),
+            );
         }
     }
 }
@@ -196,7 +208,7 @@ fn description(cx: &mut Ctxt, args: &Args, f: &StageFn<'_>) {
             cx.error_spanned_by(lit, "the description is empty: say what the stage does")
         }
         Some(_) => {}
-        None if f.doc.is_none() => cx.error_spanned_by(
+        None if f.doc.is_none() && !args.description.is_given() => cx.error_spanned_by(
             &f.item.sig.ident,
             format_args!(
                 "stage `{}` has no description: add a doc comment (`/// What it does.`) or `description = \"...\"`",

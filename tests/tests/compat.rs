@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 use stage_core::run::{CollectingSink, EventKind};
-use stage_core::{InMemoryLedger, Job, Ledger, Plan, PlanOptions, RunStatus, Runner, StageRegistry, StageStatus};
+use stage_core::{
+    InMemoryLedger, Job, Ledger, Plan, PlanOptions, RunStatus, Runner, StageRegistry, StageStatus,
+};
 use stage_tests::compat_pipelines;
 
 mod common;
@@ -23,8 +25,10 @@ fn every_shared_file_plans_against_the_stand_ins() {
     assert!(registry.check().is_ok(), "{:?}", registry.problems());
     let files = compat_pipelines();
     for file in &files {
-        let options = PlanOptions { policies: Some(stage_core::policy::PolicySet::builtin()), ..Default::default() };
-        let plan = Plan::from_file(file, registry, &options).unwrap_or_else(|e| panic!("{}:\n{e}", file.display()));
+        let options =
+            PlanOptions { policies: Some(stage_core::policy::PolicySet::builtin()), ..Default::default() };
+        let plan =
+            Plan::from_file(file, registry, &options).unwrap_or_else(|e| panic!("{}:\n{e}", file.display()));
         assert_eq!(plan.order.len(), plan.stages.len());
     }
 }

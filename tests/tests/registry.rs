@@ -60,14 +60,17 @@ fn gate(ctx: &StageContext) {
     }
 }
 
+/// What a call through metadata gives: the count, and what the handler wrote.
+type Called = (Option<u64>, Vec<(String, stage_core::SharedValue)>);
+
 fn call(
     stage_type: &str,
     ctx: &StageContext,
     inputs: &[Option<&dyn StateValue>],
-) -> Result<(Option<u64>, Vec<(String, stage_core::SharedValue)>), stage_core::StageError> {
+) -> Result<Called, stage_core::StageError> {
     let meta = StageRegistry::global().get(stage_type).unwrap();
     let keys: Vec<&str> = meta.inputs().iter().map(|i| i.key).collect();
-    let args = stage_core::__private::StageArgs::new(ctx, inputs, &keys, None, &[]);
+    let args = stage_core::StageArgs::new(ctx, inputs, &keys, None, &[]);
     let Some(out) = meta.invoke(&args)? else { return Ok((None, Vec::new())) };
     let count = (meta.output_counter().count)(&*out).ok();
     let mut sink = OutputSink::new();

@@ -29,7 +29,9 @@ fn sized_chunk(document: &Document, #[config] cfg: &SizeConfig) -> Vec<String> {
     document
         .paragraphs
         .iter()
-        .flat_map(|p| p.chars().collect::<Vec<_>>().chunks(size).map(|c| c.iter().collect()).collect::<Vec<String>>())
+        .flat_map(|p| {
+            p.chars().collect::<Vec<_>>().chunks(size).map(|c| c.iter().collect()).collect::<Vec<String>>()
+        })
         .collect()
 }
 
@@ -70,7 +72,8 @@ fn plan(yaml: &str) -> Result<Plan, PlanError> {
 }
 
 fn plan_with(yaml: &str, options: &PlanOptions) -> Result<Plan, PlanError> {
-    let loaded = spec::load_str("inline.yaml", yaml).map_err(|e| PlanError { errors: e.errors, warnings: e.warnings })?;
+    let loaded = spec::load_str("inline.yaml", yaml)
+        .map_err(|e| PlanError { errors: e.errors, warnings: e.warnings })?;
     Plan::new(&loaded.value, StageRegistry::global(), options)
 }
 
@@ -116,12 +119,17 @@ fn an_unknown_stage_type_names_file_line_stage_and_the_nearest_types() {
         "{}",
         errs[0]
     );
-    assert!(errs[0].ends_with("If it comes from a plugin crate, link it (`use the_plugin as _;`)"), "{}", errs[0]);
+    assert!(
+        errs[0].ends_with("If it comes from a plugin crate, link it (`use the_plugin as _;`)"),
+        "{}",
+        errs[0]
+    );
 }
 
 #[test]
 fn an_input_nobody_provides_is_an_error_naming_the_stage_and_who_could_provide_it() {
-    let yaml = LINEAR.replace("    depends_on: [parse]\n  - name: extract", "    depends_on: [ingest]\n  - name: extract");
+    let yaml = LINEAR
+        .replace("    depends_on: [parse]\n  - name: extract", "    depends_on: [ingest]\n  - name: extract");
     assert_eq!(
         errors(&yaml),
         ["inline.yaml:11:17: error: stage `chunk` (chunk) reads `document`, but no upstream stage (through depends_on) \
@@ -145,9 +153,7 @@ fn a_provider_of_another_type_is_an_error_naming_both_stages_and_types() {
 
 #[test]
 fn a_stage_type_dependency_missing_upstream_is_an_error() {
-    let yaml = format!(
-        "{LINEAR}  - name: kg\n    type: knowledge-graph\n    depends_on: [tally]\n"
-    );
+    let yaml = format!("{LINEAR}  - name: kg\n    type: knowledge-graph\n    depends_on: [tally]\n");
     let errs = errors(&yaml);
     assert!(errs.contains(&"inline.yaml:20:17: error: stage `kg` (knowledge-graph) reads `entities`, but no upstream stage (through depends_on) writes it and the run does not start with it; stage(s) `extract` write it: add one to `depends_on` of `kg`".to_owned()), "{errs:#?}");
     assert!(errs.contains(&"inline.yaml:20:17: error: stage `kg` (knowledge-graph) requires a `extract` stage upstream (through depends_on), and none of its upstream stages is one; add a `extract` stage to its depends_on".to_owned()), "{errs:#?}");
@@ -166,7 +172,8 @@ gates:
     condition: {field: ready, equals: true}
 ";
     let options = PlanOptions { resources: BTreeSet::new(), ..Default::default() };
-    let errs: Vec<String> = plan_with(yaml, &options).unwrap_err().errors.iter().map(ToString::to_string).collect();
+    let errs: Vec<String> =
+        plan_with(yaml, &options).unwrap_err().errors.iter().map(ToString::to_string).collect();
     assert_eq!(
         errs,
         ["inline.yaml:4:5: error: stage `gate_ready` needs resource `@ledger`, which this runtime does not provide (it provides: none)"]
@@ -265,7 +272,8 @@ fn a_run_applies_outputs_through_metadata_and_records_results_counts_and_ledger(
 
 #[test]
 fn a_panicking_stage_fails_its_branch_only_and_the_report_says_why() {
-    let yaml = LINEAR.replace("    type: tally\n    depends_on: [chunk]", "    type: boom\n    depends_on: [chunk]")
+    let yaml = LINEAR
+        .replace("    type: tally\n    depends_on: [chunk]", "    type: boom\n    depends_on: [chunk]")
         + "  - name: after\n    type: tally\n    depends_on: [tally]\n";
     let plan = plan(&yaml).unwrap();
     let events = Arc::new(CollectingSink::new());
@@ -279,7 +287,8 @@ fn a_panicking_stage_fails_its_branch_only_and_the_report_says_why() {
     assert_eq!(line("extract").status, StageStatus::Completed);
     assert!(out.report.results.contains_key("extract"));
     assert!(!out.report.results.contains_key("tally"));
-    let failed: Vec<_> = events.events().into_iter().filter(|e| matches!(e.kind, EventKind::Failed { .. })).collect();
+    let failed: Vec<_> =
+        events.events().into_iter().filter(|e| matches!(e.kind, EventKind::Failed { .. })).collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].kind, EventKind::Failed { attempt: 1, error: "panicked: boom at the stage".into() });
     // The report serializes: a failed run leaves a record of what ran.

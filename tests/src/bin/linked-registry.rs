@@ -10,6 +10,12 @@ fn main() {
         std::process::exit(1);
     }
     for meta in registry.iter() {
-        println!("{} {:?} {} {}", meta.stage_type(), meta.state_key(), meta.version(), meta.location().crate_name);
+        println!(
+            "{} {:?} {} {}",
+            meta.stage_type(),
+            meta.state_key(),
+            meta.version(),
+            meta.location().crate_name
+        );
     }
 }

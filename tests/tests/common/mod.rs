@@ -8,9 +8,9 @@ use stage_core::spec::{Eval, FieldRef};
 use stage_core::{stage, OutputCount, StageContext};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Document {
-    pub title: String,
-    pub paragraphs: Vec<String>,
+pub(crate) struct Document {
+    pub(crate) title: String,
+    pub(crate) paragraphs: Vec<String>,
 }
 impl OutputCount for Document {
     fn output_count(&self) -> u64 {
@@ -19,9 +19,9 @@ impl OutputCount for Document {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EmbeddingBatch {
-    pub vectors: Vec<Vec<f32>>,
-    pub model: String,
+pub(crate) struct EmbeddingBatch {
+    pub(crate) vectors: Vec<Vec<f32>>,
+    pub(crate) model: String,
 }
 impl OutputCount for EmbeddingBatch {
     fn output_count(&self) -> u64 {
@@ -30,8 +30,8 @@ impl OutputCount for EmbeddingBatch {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct IndexReceipt {
-    pub chunks_indexed: u64,
+pub(crate) struct IndexReceipt {
+    pub(crate) chunks_indexed: u64,
 }
 impl OutputCount for IndexReceipt {
     fn output_count(&self) -> u64 {
@@ -40,9 +40,9 @@ impl OutputCount for IndexReceipt {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GraphReceipt {
-    pub nodes_written: u64,
-    pub edges_written: u64,
+pub(crate) struct GraphReceipt {
+    pub(crate) nodes_written: u64,
+    pub(crate) edges_written: u64,
 }
 impl OutputCount for GraphReceipt {
     fn output_count(&self) -> u64 {
@@ -52,13 +52,16 @@ impl OutputCount for GraphReceipt {
 
 /// Stand-in: two records from the adapter request.
 #[stage(type = "ingest", state_key = "payloads")]
-pub fn ingest(adapter_request: &Value, #[config] _cfg: &Value) -> Vec<Value> {
-    vec![json!({"id": 1, "title": "Aspirin and COX", "req": adapter_request}), json!({"id": 2, "title": "Statins"})]
+pub(crate) fn ingest(adapter_request: &Value, #[config] _cfg: &Value) -> Vec<Value> {
+    vec![
+        json!({"id": 1, "title": "Aspirin and COX", "req": adapter_request}),
+        json!({"id": 2, "title": "Statins"}),
+    ]
 }
 
 /// Stand-in: a document from the records, or the delivered one enriched.
 #[stage(type = "parse", state_key = "document")]
-pub fn parse(payloads: &Vec<Value>, document: Option<&Document>) -> Document {
+pub(crate) fn parse(payloads: &Vec<Value>, document: Option<&Document>) -> Document {
     let mut doc = document.cloned().unwrap_or(Document { title: "parsed".into(), paragraphs: vec![] });
     doc.paragraphs.extend(payloads.iter().map(|p| p["title"].as_str().unwrap_or_default().to_owned()));
     doc
@@ -66,11 +69,11 @@ pub fn parse(payloads: &Vec<Value>, document: Option<&Document>) -> Document {
 
 #[derive(Debug, thiserror::Error)]
 #[error("document has no paragraphs")]
-pub struct Invalid;
+pub(crate) struct Invalid;
 
 /// Stand-in: a document with no paragraphs is invalid.
 #[stage(type = "ir-validation", state_key = "document")]
-pub fn ir_validation(document: &Document) -> Result<Document, Invalid> {
+pub(crate) fn ir_validation(document: &Document) -> Result<Document, Invalid> {
     if document.paragraphs.is_empty() {
         Err(Invalid)
     } else {
@@ -80,25 +83,25 @@ pub fn ir_validation(document: &Document) -> Result<Document, Invalid> {
 
 /// Stand-in: one chunk per paragraph.
 #[stage(type = "chunk", state_key = "chunks")]
-pub fn chunk(document: &Document) -> Vec<String> {
+pub(crate) fn chunk(document: &Document) -> Vec<String> {
     document.paragraphs.clone()
 }
 
 /// Stand-in: a vector per chunk.
 #[stage(type = "embed", state_key = "embedding_batch")]
-pub fn embed(chunks: &Vec<String>) -> EmbeddingBatch {
+pub(crate) fn embed(chunks: &Vec<String>) -> EmbeddingBatch {
     EmbeddingBatch { vectors: chunks.iter().map(|c| vec![c.len() as f32]).collect(), model: "len".into() }
 }
 
 /// Stand-in: indexes every vector.
 #[stage(type = "index", state_key = "index_receipt")]
-pub fn index(embedding_batch: &EmbeddingBatch) -> IndexReceipt {
+pub(crate) fn index(embedding_batch: &EmbeddingBatch) -> IndexReceipt {
     IndexReceipt { chunks_indexed: embedding_batch.vectors.len() as u64 }
 }
 
 /// Stand-in: every capitalised word is an entity; neighbours make claims.
 #[stage(type = "extract", state_key = ["entities", "claims"])]
-pub fn extract(document: &Document) -> (Vec<String>, Vec<(String, String)>) {
+pub(crate) fn extract(document: &Document) -> (Vec<String>, Vec<(String, String)>) {
     let entities: Vec<String> = document
         .paragraphs
         .iter()
@@ -112,13 +115,13 @@ pub fn extract(document: &Document) -> (Vec<String>, Vec<(String, String)>) {
 
 /// Stand-in: one node per entity, one edge per claim.
 #[stage(type = "knowledge-graph", state_key = "graph_receipt", dependencies = ["extract"])]
-pub fn knowledge_graph(entities: &Vec<String>, claims: &Vec<(String, String)>) -> GraphReceipt {
+pub(crate) fn knowledge_graph(entities: &Vec<String>, claims: &Vec<(String, String)>) -> GraphReceipt {
     GraphReceipt { nodes_written: entities.len() as u64, edges_written: claims.len() as u64 }
 }
 
 /// Stand-in: one file per record, recorded in the ledger as the real one does.
 #[stage(type = "download", state_key = "downloaded_files")]
-pub fn download(ctx: &StageContext, payloads: &Vec<Value>, #[config] _cfg: &Value) -> Vec<String> {
+pub(crate) fn download(ctx: &StageContext, payloads: &Vec<Value>, #[config] _cfg: &Value) -> Vec<String> {
     let _ = ctx.ledger().set(&ctx.job().job_id, "pdf_downloaded", json!(true));
     payloads.iter().map(|p| format!("{}.pdf", p["id"])).collect()
 }
@@ -126,7 +129,7 @@ pub fn download(ctx: &StageContext, payloads: &Vec<Value>, #[config] _cfg: &Valu
 /// Stand-in gate: evaluates its bound condition once against the ledger; parks when it does
 /// not hold, and delivers a document when it does.
 #[stage(type = "gate", state_key = "document", parks, dependencies = ["@ledger"])]
-pub fn gate(ctx: &StageContext, #[config] _cfg: &Value) -> Option<Document> {
+pub(crate) fn gate(ctx: &StageContext, #[config] _cfg: &Value) -> Option<Document> {
     let gate = ctx.gate().expect("the runtime binds a gate definition to a gate stage");
     let job = &ctx.job().job_id;
     let lookup = |f: &FieldRef| match f {
@@ -141,4 +144,3 @@ pub fn gate(ctx: &StageContext, #[config] _cfg: &Value) -> Option<Document> {
         }
     }
 }
-

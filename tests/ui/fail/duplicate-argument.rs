@@ -1,0 +1,11 @@
+use stage_core::stage;
+
+/// Splits a text into words.
+#[stage(type = "split-words", state_key = "words", type = "split")]
+fn split_words(text: &String) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+fn main() {
+    let _ = split_words(&String::new());
+}

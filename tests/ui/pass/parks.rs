@@ -1,0 +1,13 @@
+use stage_core::{stage, StageContext, StageRegistry};
+
+/// Waits for a human approval.
+#[stage(type = "approval-gate", parks)]
+fn approval_gate(ctx: &StageContext) {
+    let _ = ctx;
+}
+
+fn main() {
+    let meta = StageRegistry::global().get_metadata("approval-gate").unwrap();
+    assert!(meta.can_park());
+    assert!(!meta.is_replacement());
+}
