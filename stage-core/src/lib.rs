@@ -92,6 +92,23 @@ pub use registry::{
 };
 pub use run::{RunOutcome, RunReport, RunState, RunStatus, Runner, StageStatus};
 pub use stage_derive::stage;
+
+/// The metadata `#[stage]` generated for a stage function, as `&'static StageMetadata`: for
+/// building a registry from an explicit list ([`StageRegistry::builder`]), as a plugin's own
+/// tests do, or on platforms without link sections.
+///
+/// ```
+/// use stage_core::{stage, registration, StageRegistry};
+///
+/// /// Says hello.
+/// #[stage(type = "hello", state_key = "greeting", counter = one)]
+/// pub fn hello() -> String { "hello".to_owned() }
+/// fn one(_: &String) -> u64 { 1 }
+///
+/// let registry = StageRegistry::builder().register(registration!(hello)).build();
+/// assert_eq!(registry.stage_types(), ["hello"]);
+/// ```
+pub use stage_derive::registration;
 pub use value::{take, SharedValue, StateValue};
 
 /// Used by the code `#[stage]` generates. Not public API: no stability promise.

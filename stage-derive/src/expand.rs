@@ -79,8 +79,7 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
     };
     let p = quote!(#krate::__private);
     let fn_name = &f.item.sig.ident;
-    let static_name =
-        format_ident!("__STAGE_CORE_REGISTRATION_{}", fn_name.to_string().trim_start_matches("r#"));
+    let static_name = static_name(fn_name);
 
     let stage_type = args.stage_type.get().expect("validated").value();
     let description = match args.description.get() {
@@ -241,6 +240,7 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
     // Inputs are `&T` with `T` the stored type: a `&Vec<T>` input cannot be the `&[T]` clippy
     // asks for (a slice is not a state value).
     item.attrs.push(syn::parse_quote!(#[allow(clippy::ptr_arg)]));
+    let vis = &f.item.vis;
     let fn_span = fn_name.span();
     let location = quote_spanned! {fn_span=>
         #krate::Location {
@@ -258,7 +258,7 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
         #[allow(non_upper_case_globals)]
         #[#p::linkme::distributed_slice(#p::STAGE_CORE_STAGE_REGISTRY)]
         #[linkme(crate = #p::linkme)]
-        static #static_name: #krate::StageMetadata = {
+        #vis static #static_name: #krate::StageMetadata = {
             // First, so that an output type that is not a state value is reported with
             // `StateValue`'s message (the later uses of the type, at the same span, are not).
             #(#state_value_checks)*
@@ -284,6 +284,28 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
                 .__macro_checked()
         };
     }
+}
+
+/// The name of the static holding a stage function's metadata.
+pub(crate) fn static_name(fn_name: &Ident) -> Ident {
+    format_ident!("__STAGE_CORE_REGISTRATION_{}", fn_name.to_string().trim_start_matches("r#"))
+}
+
+/// `registration!(path::to::stage_fn)`: a reference to that stage's metadata static.
+pub(crate) fn registration(input: TokenStream) -> TokenStream {
+    let mut path: syn::Path = match syn::parse2(input) {
+        Ok(p) => p,
+        Err(e) => {
+            return syn::Error::new(
+                e.span(),
+                "expected the path of a `#[stage]` function: `registration!(my_crate::my_stage)`",
+            )
+            .to_compile_error()
+        }
+    };
+    let last = path.segments.last_mut().expect("a path has a segment");
+    last.ident = static_name(&last.ident);
+    quote!(&#path)
 }
 
 /// `tokens` with every span set to `span`.

@@ -16,3 +16,10 @@ use proc_macro::TokenStream;
 pub fn stage(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::stage(args.into(), input.into()).into()
 }
+
+/// A reference to the metadata `#[stage]` generated for a function: for building a registry
+/// from an explicit list. Documented on `stage_core::registration`.
+#[proc_macro]
+pub fn registration(input: TokenStream) -> TokenStream {
+    expand::registration(input.into()).into()
+}
