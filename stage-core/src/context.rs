@@ -114,6 +114,11 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> SystemTime;
     /// Waits for `d` (a fake clock advances instead).
     fn sleep(&self, d: Duration);
+    /// Whether time only moves when slept on (a fake clock). The runtime then deems an
+    /// attempt that outlives a short real grace to have reached its timeout.
+    fn is_virtual(&self) -> bool {
+        false
+    }
 }
 
 /// The system clock.
@@ -160,6 +165,9 @@ impl Clock for FakeClock {
     }
     fn sleep(&self, d: Duration) {
         self.advance(d)
+    }
+    fn is_virtual(&self) -> bool {
+        true
     }
 }
 

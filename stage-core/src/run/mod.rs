@@ -3,12 +3,13 @@
 
 mod events;
 mod report;
+mod resilience;
 mod state;
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use events::{CollectingSink, Event, EventKind, EventSink, TracingSink};
 pub use report::{RunReport, RunStatus, StageReport, StageStatus};
@@ -18,8 +19,8 @@ use crate::glue::resource_refs;
 use crate::plan::{Plan, PlannedStage, Provider};
 use crate::value::SharedValue;
 use crate::{
-    Clock, HostSettings, InMemoryLedger, Job, Ledger, StageArgs, StageContext, StageError, StateValue,
-    SystemClock,
+    CancelToken, Clock, HostSettings, InMemoryLedger, Job, Ledger, StageArgs, StageContext, StageError,
+    StateValue, SystemClock,
 };
 
 /// Runs jobs through plans. Holds what runs share: the ledger, the clock, the event sink and
@@ -35,6 +36,7 @@ pub struct Runner {
     events: Arc<dyn EventSink>,
     workers: usize,
     host: Arc<HostSettings>,
+    resilience: Arc<resilience::Resilience>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -51,6 +53,7 @@ impl Default for Runner {
             events: Arc::new(TracingSink),
             workers: 1,
             host: Arc::new(HostSettings::default()),
+            resilience: Arc::default(),
         }
     }
 }
@@ -62,6 +65,46 @@ pub struct RunOutcome {
     pub report: RunReport,
     /// The state: every completed stage's output, for inspection and resumption.
     pub state: RunState,
+}
+
+/// How long, in real time, an attempt may run past its start on a virtual clock before it is
+/// deemed timed out.
+const VIRTUAL_GRACE: Duration = Duration::from_millis(250);
+
+/// Everything one attempt needs, owned, so that an abandoned attempt can outlive the run.
+struct Call {
+    meta: &'static crate::StageMetadata,
+    job: Arc<Job>,
+    name: String,
+    ledger: Arc<dyn Ledger>,
+    clock: Arc<dyn Clock>,
+    host: Arc<HostSettings>,
+    spec_json: Arc<serde_json::Value>,
+    gate: Option<Arc<crate::spec::EffectiveGate>>,
+    config: Option<crate::ConfigValue>,
+    resources: Vec<crate::ResourceValue>,
+    inputs: Vec<Option<SharedValue>>,
+    cancel: CancelToken,
+}
+
+impl Call {
+    /// Calls the stage, panics caught; returns its result and its park request.
+    fn invoke(&self) -> (Result<Option<SharedValue>, StageError>, Option<String>) {
+        let ctx = StageContext::new(self.job.clone(), self.name.clone(), self.meta.stage_type())
+            .with_ledger(self.ledger.clone())
+            .with_clock(self.clock.clone())
+            .with_stage_spec(self.spec_json.clone())
+            .with_gate(self.gate.clone())
+            .with_host(self.host.clone())
+            .with_cancel(self.cancel.clone());
+        let refs: Vec<Option<&dyn StateValue>> = self.inputs.iter().map(|v| v.as_deref()).collect();
+        let keys: Vec<&str> = self.meta.inputs().iter().map(|i| i.key).collect();
+        let resources = resource_refs(&self.resources);
+        let args = StageArgs::new(&ctx, &refs, &keys, self.config.as_ref(), &resources);
+        let result = catch_unwind(AssertUnwindSafe(|| self.meta.invoke(&args)))
+            .unwrap_or_else(|payload| Err(StageError::Panicked(panic_message(&*payload))));
+        (result, ctx.take_park_request())
+    }
 }
 
 /// How one stage call ended, before it is recorded.
@@ -236,7 +279,8 @@ impl Runner {
         });
     }
 
-    /// One stage call: context, arguments, the call (panics caught), parking, count, output.
+    /// One stage call under its policy: rate limit, circuit breaker, retries with backoff,
+    /// each attempt bounded by the timeout; then parking, count and output.
     fn call(
         &self,
         plan: &Plan,
@@ -245,37 +289,117 @@ impl Runner {
         inputs: Result<Vec<Option<SharedValue>>, String>,
     ) -> Finished {
         let stage = &plan.stages[idx];
-        let meta = stage.meta;
         self.emit(job, stage, events::EventKind::Started);
         let started = Instant::now();
-        let ended = match inputs {
-            Err(msg) => Ended::Failed(msg),
-            Ok(inputs) => {
-                let ctx = StageContext::new(job.clone(), stage.name.clone(), meta.stage_type())
-                    .with_ledger(self.ledger.clone())
-                    .with_clock(self.clock.clone())
-                    .with_stage_spec(stage.spec_json.clone())
-                    .with_gate(stage.gate.clone())
-                    .with_host(self.host.clone());
-                let refs: Vec<Option<&dyn StateValue>> = inputs.iter().map(|v| v.as_deref()).collect();
-                let keys: Vec<&str> = meta.inputs().iter().map(|i| i.key).collect();
-                let resources = resource_refs(&stage.resources);
-                let args = StageArgs::new(&ctx, &refs, &keys, stage.config.as_ref(), &resources);
-                let result = catch_unwind(AssertUnwindSafe(|| meta.invoke(&args)))
-                    .unwrap_or_else(|payload| Err(StageError::Panicked(panic_message(&*payload))));
-                match (result, ctx.take_park_request()) {
-                    (Err(e), _) => Ended::Failed(e.to_string()),
-                    (Ok(_), Some(reason)) if meta.can_park() => Ended::Parked(reason),
-                    (Ok(_), Some(_)) => Ended::Failed(format!(
-                        "asked to park the run, but stage type `{}` is not declared `#[stage(parks)]`",
-                        meta.stage_type()
-                    )),
-                    (Ok(None), None) => Ended::Done { written: Vec::new(), raw: None, count: 0 },
-                    (Ok(Some(out)), None) => self.apply(stage, job, out),
+        let inputs = match inputs {
+            Ok(inputs) => inputs,
+            Err(msg) => return Finished { idx, ended: Ended::Failed(msg), attempts: 1, duration_ms: 0 },
+        };
+        let policy = stage.policy.as_ref();
+        let max_attempts = policy.map_or(1, |p| p.max_attempts.max(1));
+        // A gate's waiting is governed by its own timing, never by the policy's timeout.
+        let timeout =
+            policy.filter(|_| !stage.meta.can_park()).map(|p| Duration::from_secs_f64(p.timeout_seconds));
+        let breaker = policy.and_then(|p| p.circuit_breaker.as_ref());
+        let breaker_key = format!("{}/{}", plan.pipeline.name, stage.name);
+        let clock = &*self.clock;
+        let mut attempt = 0;
+        let ended = loop {
+            attempt += 1;
+            if let Some((p, limit)) = policy.and_then(|p| p.rate_limit.as_ref().map(|l| (p, l))) {
+                self.resilience.acquire(&p.name, limit, clock);
+            }
+            if let Some(cb) = breaker {
+                if let Err(msg) = self.resilience.allow(&breaker_key, cb, clock) {
+                    break Ended::Failed(msg);
+                }
+            }
+            let outcome = self.attempt(stage, job, &inputs, timeout);
+            if let Some(cb) = breaker {
+                self.resilience.record(&breaker_key, cb, !matches!(outcome, Ended::Failed(_)), clock);
+            }
+            match (outcome, policy) {
+                (Ended::Failed(reason), Some(p)) if attempt < max_attempts => {
+                    let pause = self.resilience.backoff(&p.backoff, attempt);
+                    self.emit(
+                        job,
+                        stage,
+                        events::EventKind::Retrying { attempt, backoff_ms: pause.as_millis() as u64, reason },
+                    );
+                    clock.sleep(pause);
+                }
+                (other, _) => break other,
+            }
+        };
+        Finished { idx, ended, attempts: attempt, duration_ms: started.elapsed().as_millis() as u64 }
+    }
+
+    /// One attempt: on this thread, or, under a timeout, on its own thread that is abandoned
+    /// (cancelled, its late result discarded) when the timeout passes.
+    fn attempt(
+        &self,
+        stage: &PlannedStage,
+        job: &Arc<Job>,
+        inputs: &[Option<SharedValue>],
+        timeout: Option<Duration>,
+    ) -> Ended {
+        let call = Call {
+            meta: stage.meta,
+            job: job.clone(),
+            name: stage.name.clone(),
+            ledger: self.ledger.clone(),
+            clock: self.clock.clone(),
+            host: self.host.clone(),
+            spec_json: stage.spec_json.clone(),
+            gate: stage.gate.clone(),
+            config: stage.config.clone(),
+            resources: stage.resources.clone(),
+            inputs: inputs.to_vec(),
+            cancel: CancelToken::new(),
+        };
+        let (result, park) = match timeout {
+            None => call.invoke(),
+            Some(t) => {
+                let cancel = call.cancel.clone();
+                let (tx, rx) = mpsc::sync_channel(1);
+                let spawned = std::thread::Builder::new()
+                    .name(format!("stage-{}", stage.name))
+                    .spawn(move || drop(tx.send(call.invoke())));
+                if let Err(e) = spawned {
+                    return Ended::Failed(format!("could not start a thread for the stage: {e}"));
+                }
+                // On a virtual clock, an attempt still running after a short real grace is
+                // deemed to have reached its timeout, and the clock moves to it.
+                let wait = if self.clock.is_virtual() { t.min(VIRTUAL_GRACE) } else { t };
+                match rx.recv_timeout(wait) {
+                    Ok(r) => r,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        cancel.cancel();
+                        if self.clock.is_virtual() {
+                            self.clock.sleep(t);
+                        }
+                        return Ended::Failed(format!(
+                            "timed out after {} s: the attempt was abandoned and its late result will be discarded",
+                            t.as_secs_f64()
+                        ));
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        return Ended::Failed("the stage's thread ended without a result".to_owned())
+                    }
                 }
             }
         };
-        Finished { idx, ended, attempts: 1, duration_ms: started.elapsed().as_millis() as u64 }
+        let meta = stage.meta;
+        match (result, park) {
+            (Err(e), _) => Ended::Failed(e.to_string()),
+            (Ok(_), Some(reason)) if meta.can_park() => Ended::Parked(reason),
+            (Ok(_), Some(_)) => Ended::Failed(format!(
+                "asked to park the run, but stage type `{}` is not declared `#[stage(parks)]`",
+                meta.stage_type()
+            )),
+            (Ok(None), None) => Ended::Done { written: Vec::new(), raw: None, count: 0 },
+            (Ok(Some(out)), None) => self.apply(stage, job, out),
+        }
     }
 
     fn apply(&self, stage: &PlannedStage, job: &Job, out: SharedValue) -> Ended {
