@@ -64,6 +64,7 @@ extern crate self as stage_core;
 
 mod context;
 mod error;
+mod fingerprint;
 mod glue;
 mod metadata;
 pub mod plan;
@@ -79,6 +80,7 @@ pub use context::{
     SystemClock,
 };
 pub use error::{BoxError, StageError};
+pub use fingerprint::{Fingerprint, StageFingerprint};
 pub use glue::{OutputCount, SplitOutput, StageArgs};
 pub use metadata::{
     ApplyFn, ConfigError, ConfigSpec, ConfigValue, InputSpec, Location, OutputCounter, OutputHandler,

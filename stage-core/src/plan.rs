@@ -24,6 +24,8 @@ pub struct PipelineInfo {
     pub path: Option<String>,
     /// The sources whose jobs it accepts (empty: any).
     pub applicable_sources: Vec<String>,
+    /// Hash of the pipeline file's text.
+    pub source_hash: u64,
 }
 
 /// Where a stage's input comes from.
@@ -582,6 +584,7 @@ impl Plan {
                 version: spec.version.clone(),
                 path: Some(path.display().to_string()),
                 applicable_sources: spec.applicable_sources.clone(),
+                source_hash: spec.source_hash,
             },
             stages,
             order: checked.order.clone(),

@@ -37,6 +37,14 @@ pub struct Runner {
     workers: usize,
     host: Arc<HostSettings>,
     resilience: Arc<resilience::Resilience>,
+    checkpoint: Option<Arc<dyn Checkpoint>>,
+}
+
+/// Where a run's state is saved after each stage, so that a process killed mid-run loses no
+/// completed stage: resume from the last checkpoint with [`Runner::run_from`].
+pub trait Checkpoint: Send + Sync {
+    /// Saves `state`; called after every stage that ended (completed, failed or parked).
+    fn checkpoint(&self, plan: &Plan, state: &RunState);
 }
 
 impl std::fmt::Debug for Runner {
@@ -54,6 +62,7 @@ impl Default for Runner {
             workers: 1,
             host: Arc::new(HostSettings::default()),
             resilience: Arc::default(),
+            checkpoint: None,
         }
     }
 }
@@ -150,6 +159,11 @@ impl Runner {
     /// Gives every stage the host's settings (run directory, path rebasing, wait cap).
     pub fn with_host(mut self, host: HostSettings) -> Self {
         self.host = Arc::new(host);
+        self
+    }
+    /// Saves the run's state through `checkpoint` after every stage.
+    pub fn with_checkpoint(mut self, checkpoint: Arc<dyn Checkpoint>) -> Self {
+        self.checkpoint = Some(checkpoint);
         self
     }
     /// The ledger.
@@ -463,6 +477,9 @@ impl Runner {
         let l = line(stage, status, f.attempts, count, f.duration_ms, message);
         state.set_report(stage, l.clone());
         lines[f.idx] = Some(l);
+        if let Some(cp) = &self.checkpoint {
+            cp.checkpoint(plan, state);
+        }
         let prefix = format!("stage.{}", stage.name);
         for (field, value) in [
             ("attempts", serde_json::json!(f.attempts)),

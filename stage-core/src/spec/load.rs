@@ -89,7 +89,10 @@ fn load_text(path: &Arc<Path>, text: &str) -> Result<Loaded<PipelineSpec>, LoadE
     sink.diags.extend(doc.warnings);
     let spec = Loader { sink: &mut sink }.pipeline(path, &doc.value);
     let result = match spec {
-        Some(spec) => sink.finish(spec),
+        Some(mut spec) => {
+            spec.source_hash = crate::fingerprint::fnv1a(text.as_bytes());
+            sink.finish(spec)
+        }
         None => {
             Err(sink.finish(()).err().unwrap_or_else(|| LoadError::whole_file(path, "not a pipeline file")))
         }
@@ -226,6 +229,7 @@ impl Loader<'_> {
             gates,
             loc: root.loc,
             locs,
+            source_hash: 0,
         };
         self.cross_checks(&spec);
         Some(spec)

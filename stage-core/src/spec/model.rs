@@ -36,6 +36,8 @@ pub struct PipelineSpec {
     pub loc: Loc,
     /// Where `name` and `version` are written (their values).
     pub locs: PipelineLocs,
+    /// FNV-1a hash of the file's text (to notice a pipeline file changed under a parked run).
+    pub source_hash: u64,
 }
 
 /// Locations of the top-level values.
