@@ -360,7 +360,7 @@ impl fmt::Display for Location {
 /// )
 /// .with_version("1.0.0");
 /// assert_eq!(NOOP.stage_type(), "noop");
-/// assert_eq!(NOOP.state_key(), StateKey::None);
+/// assert_eq!(*NOOP.state_key(), StateKey::None);
 /// ```
 #[derive(Clone, Copy)]
 pub struct StageMetadata {
@@ -500,8 +500,8 @@ impl StageMetadata {
         self.stage_type
     }
     /// Where the output is written.
-    pub fn state_key(&self) -> StateKey {
-        self.state_key
+    pub fn state_key(&self) -> &StateKey {
+        &self.state_key
     }
     /// The inputs read from the run state.
     pub fn inputs(&self) -> &'static [InputSpec] {

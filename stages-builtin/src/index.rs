@@ -1,1 +1,432 @@
-//! `index` (being written).
+//! The `index` stage and the retrieval queries of the [`Store`].
+//!
+//! `index` writes every chunk of an [`EmbeddingBatch`] (text, position, section, document, job)
+//! with its vector into the store, in one transaction that first deletes what the job wrote
+//! before: running a job again replaces its chunks (one copy per job, contract §2), and a
+//! failed or abandoned write leaves the previous copy whole.
+//!
+//! Queries: [`Store::search_text`] (FTS5, ranked by bm25), [`Store::search_vector`] (cosine
+//! similarity, brute force) and [`Store::chunk_count`].
+
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use stage_core::{stage, StageContext};
+
+use crate::store::{Store, StoreError};
+use crate::types::{EmbeddingBatch, IndexReceipt};
+
+/// Why the index stage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The batch has a different number of vectors and chunks.
+    #[error("the embedding batch has {vectors} vectors for {chunks} chunks")]
+    CountMismatch {
+        /// Chunks in the batch.
+        chunks: usize,
+        /// Vectors in the batch.
+        vectors: usize,
+    },
+    /// A vector's length is not the batch's `dimensions`.
+    #[error("chunk `{chunk_id}` has a vector of length {found}, but the batch says {expected} dimensions")]
+    Dimensions {
+        /// The chunk.
+        chunk_id: String,
+        /// The batch's `dimensions`.
+        expected: usize,
+        /// The vector's length.
+        found: usize,
+    },
+    /// A vector holds NaN or an infinity.
+    #[error("chunk `{chunk_id}` has a vector with a value that is not finite")]
+    NotFinite {
+        /// The chunk.
+        chunk_id: String,
+    },
+    /// The runtime abandoned the attempt; nothing was written.
+    #[error("cancelled before the index was written; nothing was written")]
+    Cancelled,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for IndexError {
+    fn from(e: rusqlite::Error) -> Self {
+        IndexError::Store(e.into())
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    /// The chunk's id (`<document id>#<index>`).
+    pub chunk_id: String,
+    /// Its document.
+    pub doc_id: String,
+    /// The job that indexed it.
+    pub job_id: String,
+    /// Its text.
+    pub text: String,
+    /// Higher is better: the negated bm25 rank for text search, the cosine similarity
+    /// (−1 to 1) for vector search.
+    pub score: f64,
+}
+
+/// Encodes a vector as stored: its `f32`s, little-endian, one after the other.
+pub fn encode_vector(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Decodes a stored vector (see [`encode_vector`]); trailing bytes that do not make a whole
+/// `f32` are ignored.
+pub fn decode_vector(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// Turns a user's query into an FTS5 query that cannot be a syntax error: its words (split at
+/// white space, ASCII punctuation and control characters; words with no letter or digit are
+/// dropped), each quoted, joined with `OR` (bm25 ranks chunks matching more of them first).
+/// `None` when no word is left. At most 64 words are kept.
+pub(crate) fn fts_query(query: &str) -> Option<String> {
+    let words: Vec<String> = query
+        .split(|c: char| c.is_whitespace() || c.is_ascii_punctuation() || c.is_control())
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .take(64)
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" OR "))
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    }
+}
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Replaces job `job_id`'s chunks with those of `batch`, in one transaction; returns the
+    /// number of chunks the job now has (a chunk id repeated in the batch is stored once, the
+    /// last one winning).
+    pub fn index_batch(&self, job_id: &str, batch: &EmbeddingBatch) -> Result<u64, IndexError> {
+        self.index_batch_unless(job_id, batch, &|| false)
+    }
+
+    fn index_batch_unless(
+        &self,
+        job_id: &str,
+        batch: &EmbeddingBatch,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<u64, IndexError> {
+        if batch.vectors.len() != batch.chunks.len() {
+            return Err(IndexError::CountMismatch {
+                chunks: batch.chunks.len(),
+                vectors: batch.vectors.len(),
+            });
+        }
+        for (chunk, vector) in batch.chunks.iter().zip(&batch.vectors) {
+            if vector.len() != batch.dimensions {
+                return Err(IndexError::Dimensions {
+                    chunk_id: chunk.id.clone(),
+                    expected: batch.dimensions,
+                    found: vector.len(),
+                });
+            }
+            if !vector.iter().all(|x| x.is_finite()) {
+                return Err(IndexError::NotFinite { chunk_id: chunk.id.clone() });
+            }
+        }
+        self.write(|tx| {
+            tx.execute("DELETE FROM chunks WHERE job_id = ?1", [job_id])?;
+            {
+                let mut insert = tx.prepare(
+                    "INSERT INTO chunks (job_id, chunk_id, doc_id, position, section, text, model, dimensions, vector)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (job_id, chunk_id) DO UPDATE SET
+                         doc_id = excluded.doc_id, position = excluded.position, section = excluded.section,
+                         text = excluded.text, model = excluded.model, dimensions = excluded.dimensions,
+                         vector = excluded.vector",
+                )?;
+                for (chunk, vector) in batch.chunks.iter().zip(&batch.vectors) {
+                    insert.execute(params![
+                        job_id,
+                        chunk.id,
+                        chunk.doc_id,
+                        to_i64(chunk.index),
+                        chunk.section,
+                        chunk.text,
+                        batch.model,
+                        to_i64(batch.dimensions),
+                        encode_vector(vector),
+                    ])?;
+                }
+            }
+            if cancelled() {
+                return Err(IndexError::Cancelled);
+            }
+            let n: i64 = tx.query_row("SELECT count(*) FROM chunks WHERE job_id = ?1", [job_id], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
+    }
+
+    /// Full-text search: the `limit` chunks that best match `query`'s words, best first (bm25;
+    /// ties by chunk id, then job id). Any text is a valid query: punctuation is ignored, and a
+    /// query with no word finds nothing.
+    pub fn search_text(&self, query: &str, limit: usize) -> Result<Vec<Hit>, StoreError> {
+        let Some(fts) = fts_query(query) else { return Ok(Vec::new()) };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT c.chunk_id, c.doc_id, c.job_id, c.text, bm25(chunks_fts) AS rank
+                 FROM chunks_fts JOIN chunks AS c ON c.id = chunks_fts.rowid
+                 WHERE chunks_fts MATCH ?1
+                 ORDER BY rank, c.chunk_id, c.job_id
+                 LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![fts, to_i64(limit)], |r| {
+                Ok(Hit {
+                    chunk_id: r.get(0)?,
+                    doc_id: r.get(1)?,
+                    job_id: r.get(2)?,
+                    text: r.get(3)?,
+                    score: -r.get::<_, f64>(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Nearest chunks to `vector` by cosine similarity, best first (ties by chunk id, then job
+    /// id); a brute-force scan of the stored vectors of the same length (others are skipped).
+    pub fn search_vector(&self, vector: &[f32], limit: usize) -> Result<Vec<Hit>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.read(|tx| {
+            let mut scored: Vec<(f64, String, String, i64)> = Vec::new();
+            {
+                let mut stmt =
+                    tx.prepare("SELECT id, chunk_id, job_id, vector FROM chunks WHERE dimensions = ?1")?;
+                let mut rows = stmt.query([to_i64(vector.len())])?;
+                while let Some(row) = rows.next()? {
+                    let stored = decode_vector(&row.get::<_, Vec<u8>>(3)?);
+                    scored.push((cosine(vector, &stored), row.get(1)?, row.get(2)?, row.get(0)?));
+                }
+            }
+            scored
+                .sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)).then_with(|| a.2.cmp(&b.2)));
+            scored.truncate(limit);
+            let mut fetch = tx.prepare("SELECT doc_id, text FROM chunks WHERE id = ?1")?;
+            let mut hits = Vec::with_capacity(scored.len());
+            for (score, chunk_id, job_id, id) in scored {
+                let found: Option<(String, String)> =
+                    fetch.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+                if let Some((doc_id, text)) = found {
+                    hits.push(Hit { chunk_id, doc_id, job_id, text, score });
+                }
+            }
+            Ok(hits)
+        })
+    }
+
+    /// The number of chunks indexed, for one job or (`None`) for all.
+    pub fn chunk_count(&self, job_id: Option<&str>) -> Result<u64, StoreError> {
+        let n: i64 = self.read(|tx| match job_id {
+            Some(job) => tx.query_row("SELECT count(*) FROM chunks WHERE job_id = ?1", [job], |r| r.get(0)),
+            None => tx.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0)),
+        })?;
+        Ok(n.max(0) as u64)
+    }
+}
+
+/// Writes the batch's chunks, their text (searchable) and their vectors into the store,
+/// replacing what this job indexed before; counts the chunks indexed.
+#[stage(type = "index", state_key = "index_receipt")]
+pub fn index(
+    ctx: &StageContext,
+    embedding_batch: &EmbeddingBatch,
+    #[resource] store: &Store,
+) -> Result<IndexReceipt, IndexError> {
+    if ctx.is_cancelled() {
+        return Err(IndexError::Cancelled);
+    }
+    let job = ctx.job();
+    let chunks_indexed = store.index_batch_unless(&job.job_id, embedding_batch, &|| ctx.is_cancelled())?;
+    let doc_id = embedding_batch
+        .chunks
+        .first()
+        .map(|c| c.doc_id.clone())
+        .or_else(|| job.doc_id.clone())
+        .unwrap_or_default();
+    tracing::debug!(job = %job.job_id, chunks_indexed, store = store.location(), "indexed");
+    Ok(IndexReceipt { chunks_indexed, doc_id, store: store.location().to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use stage_core::Job;
+
+    use super::*;
+    use crate::types::Chunk;
+
+    fn batch(doc: &str, texts: &[&str]) -> EmbeddingBatch {
+        let chunks: Vec<Chunk> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Chunk {
+                id: format!("{doc}#{i}"),
+                doc_id: doc.to_owned(),
+                index: i,
+                section: "Body".to_owned(),
+                text: (*t).to_owned(),
+            })
+            .collect();
+        let vectors = (0..chunks.len()).map(|i| vec![i as f32, 1.0, 0.0]).collect();
+        EmbeddingBatch { model: "test".to_owned(), dimensions: 3, vectors, chunks }
+    }
+
+    #[test]
+    fn fts_query_is_always_valid() {
+        assert_eq!(fts_query("aspirin"), Some("\"aspirin\"".to_owned()));
+        assert_eq!(
+            fts_query("  \"NOT\" (a* OR b) :-) "),
+            Some("\"NOT\" OR \"a\" OR \"OR\" OR \"b\"".to_owned())
+        );
+        assert_eq!(fts_query("?!-- ... — “ ”"), None);
+        assert_eq!(fts_query(""), None);
+        let store = Store::in_memory().unwrap();
+        store.index_batch("j", &batch("d", &["Aspirin reduces fever.", "Naïve café"])).unwrap();
+        let nasty = [
+            "\"",
+            "'",
+            "(",
+            ")",
+            "*",
+            ":",
+            "^",
+            "-",
+            "+",
+            "NEAR(",
+            "a AND",
+            "OR",
+            "NOT",
+            "{x}",
+            "col:aspirin",
+            "é—x",
+            "“aspirin”",
+            "\u{0}",
+            "AND OR NOT",
+            "a\"b",
+            "#1",
+            "\u{301}",
+            "x\u{301}y",
+        ];
+        for q in nasty {
+            store.search_text(q, 5).unwrap_or_else(|e| panic!("{q:?}: {e}"));
+        }
+        assert_eq!(store.search_text("“aspirin”!!", 5).unwrap().len(), 1);
+        assert_eq!(store.search_text("naive cafe", 5).unwrap()[0].chunk_id, "d#1");
+        assert_eq!(store.search_text("fevers", 5).unwrap()[0].chunk_id, "d#0", "porter stemming");
+    }
+
+    #[test]
+    fn vectors_round_trip() {
+        let v = [0.5f32, -1.25, f32::MIN_POSITIVE, 3.0e9];
+        assert_eq!(decode_vector(&encode_vector(&v)), v);
+        assert_eq!(encode_vector(&[1.0]), 1.0f32.to_le_bytes());
+    }
+
+    #[test]
+    fn cosine_handles_zero_vectors() {
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
+        assert!((cosine(&[1.0, 1.0], &[2.0, 2.0]) - 1.0).abs() < 1e-12);
+        assert!((cosine(&[1.0, 0.0], &[-1.0, 0.0]) + 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bad_batches_are_refused_and_write_nothing() {
+        let store = Store::in_memory().unwrap();
+        let mut b = batch("d", &["a", "b"]);
+        b.vectors.pop();
+        assert!(matches!(
+            store.index_batch("j", &b),
+            Err(IndexError::CountMismatch { chunks: 2, vectors: 1 })
+        ));
+        let mut b = batch("d", &["a"]);
+        b.vectors[0].push(1.0);
+        assert!(matches!(
+            store.index_batch("j", &b),
+            Err(IndexError::Dimensions { expected: 3, found: 4, .. })
+        ));
+        let mut b = batch("d", &["a"]);
+        b.vectors[0][0] = f32::NAN;
+        assert!(matches!(store.index_batch("j", &b), Err(IndexError::NotFinite { .. })));
+        assert_eq!(store.chunk_count(None).unwrap(), 0);
+    }
+
+    #[test]
+    fn cancelled_write_keeps_the_previous_copy() {
+        let store = Store::in_memory().unwrap();
+        store.index_batch("j", &batch("d", &["one", "two"])).unwrap();
+        let r = store.index_batch_unless("j", &batch("d", &["three"]), &|| true);
+        assert!(matches!(r, Err(IndexError::Cancelled)));
+        assert_eq!(store.chunk_count(Some("j")).unwrap(), 2);
+        assert_eq!(store.search_text("two", 5).unwrap().len(), 1);
+        assert!(store.search_text("three", 5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn repeated_chunk_ids_are_stored_once() {
+        let store = Store::in_memory().unwrap();
+        let mut b = batch("d", &["first", "second"]);
+        b.chunks[1].id = b.chunks[0].id.clone();
+        assert_eq!(store.index_batch("j", &b).unwrap(), 1);
+        assert!(store.search_text("first", 5).unwrap().is_empty());
+        assert_eq!(store.search_text("second", 5).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn stage_writes_a_receipt() {
+        let store = Store::in_memory().unwrap();
+        let ctx = StageContext::new(Arc::new(Job::new("job-1", "pmc")), "index", "index");
+        let receipt = index(&ctx, &batch("PMC1", &["alpha", "beta", "gamma"]), &store).unwrap();
+        assert_eq!(
+            receipt,
+            IndexReceipt { chunks_indexed: 3, doc_id: "PMC1".to_owned(), store: ":memory:".to_owned() }
+        );
+        let mut job = Job::new("job-2", "pmc");
+        job.doc_id = Some("D2".to_owned());
+        let ctx = StageContext::new(Arc::new(job), "index", "index");
+        let receipt = index(&ctx, &batch("x", &[]), &store).unwrap();
+        assert_eq!((receipt.chunks_indexed, receipt.doc_id.as_str()), (0, "D2"));
+    }
+
+    #[test]
+    fn vector_ties_break_by_chunk_id_and_limit_applies() {
+        let store = Store::in_memory().unwrap();
+        let mut b = batch("d", &["a", "b", "c"]);
+        b.vectors = vec![vec![1.0, 0.0, 0.0]; 3];
+        store.index_batch("j", &b).unwrap();
+        let hits = store.search_vector(&[2.0, 0.0, 0.0], 2).unwrap();
+        let ids: Vec<&str> = hits.iter().map(|h| h.chunk_id.as_str()).collect();
+        assert_eq!(ids, ["d#0", "d#1"]);
+        assert!(store.search_vector(&[1.0, 0.0], 5).unwrap().is_empty(), "other lengths are skipped");
+        assert!(store.search_vector(&[1.0, 0.0, 0.0], 0).unwrap().is_empty());
+    }
+}

@@ -17,12 +17,18 @@ fn plan(gates: &str, stage_config: &str) -> Plan {
         "name: g\nversion: 2025-01-01\nstages:\n  - name: gate_ready\n    type: gate\n{stage_config}gates:\n{gates}"
     );
     let loaded = spec::load_str("g.yaml", &yaml).unwrap();
-    Plan::new(&loaded.value, StageRegistry::global(), &PlanOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+    Plan::new(&loaded.value, StageRegistry::global(), &PlanOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 const READY: &str = "  - name: ready\n    timeout_seconds: 900\n    poll_interval_seconds: 10\n    condition: {field: pdf_ir_ready, equals: true}\n";
 
-fn run(plan: &Plan, ledger: Arc<dyn Ledger>, clock: Arc<dyn Clock>, host: HostSettings) -> stage_core::RunOutcome {
+fn run(
+    plan: &Plan,
+    ledger: Arc<dyn Ledger>,
+    clock: Arc<dyn Clock>,
+    host: HostSettings,
+) -> stage_core::RunOutcome {
     Runner::new().with_ledger(ledger).with_clock(clock).with_host(host).run(plan, Job::new("job-1", "pmc"))
 }
 
@@ -71,7 +77,8 @@ impl Clock for ConverterArrives {
 #[test]
 fn a_gate_passes_when_the_ledger_says_ready_and_delivers_the_document() {
     let dir = tempfile::tempdir().unwrap();
-    let doc = json!({"id": "PMC1", "title": "Delivered", "sections": [{"title": "Body", "paragraphs": ["Text."]}]});
+    let doc =
+        json!({"id": "PMC1", "title": "Delivered", "sections": [{"title": "Body", "paragraphs": ["Text."]}]});
     std::fs::write(dir.path().join("doc.json"), doc.to_string()).unwrap();
     let ledger = Arc::new(InMemoryLedger::new());
     let clock = Arc::new(ConverterArrives {
@@ -154,7 +161,12 @@ fn the_stage_config_form_with_key_and_expected_is_evaluated() {
     let gates = "  - name: ready\n    condition: {field: pdf_ir_ready, equals: true}\n";
     let ledger = Arc::new(InMemoryLedger::new());
     ledger.set("job-1", "pdf_ir_ready", json!(false)).unwrap();
-    let out = run(&plan(gates, stage_config), ledger.clone(), Arc::new(FakeClock::default()), HostSettings::default());
+    let out = run(
+        &plan(gates, stage_config),
+        ledger.clone(),
+        Arc::new(FakeClock::default()),
+        HostSettings::default(),
+    );
     assert_eq!(out.report.status, RunStatus::Parked);
     assert_eq!(ledger.get("job-1", "gate.ready.attempts").unwrap(), Some(json!(4)));
 }

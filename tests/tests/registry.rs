@@ -85,7 +85,7 @@ fn ctx(source: &str) -> StageContext {
 #[test]
 fn a_plugin_crate_that_depends_on_stage_core_only_is_registered_when_linked() {
     let meta = StageRegistry::global().get_metadata("download").expect("download-plugin is linked");
-    assert_eq!(meta.state_key(), StateKey::One("downloaded_files"));
+    assert_eq!(*meta.state_key(), StateKey::One("downloaded_files"));
     assert_eq!(meta.version(), "0.3.1", "defaults to the plugin crate's version");
     assert_eq!(meta.location().crate_name, "download-plugin");
     assert_eq!(meta.location().module_path, "download_plugin");
@@ -175,7 +175,7 @@ fn option_outputs_write_only_when_some_and_custom_counters_count() {
 #[test]
 fn no_key_stages_keep_their_raw_output_and_gates_declare_they_park() {
     let noop = StageRegistry::global().get_metadata("test-noop").unwrap();
-    assert_eq!(noop.state_key(), StateKey::None);
+    assert_eq!(*noop.state_key(), StateKey::None);
     let (count, written) = call("test-noop", &ctx("pmc"), &[]).unwrap();
     assert_eq!((count, written.len()), (Some(0), 0));
 
