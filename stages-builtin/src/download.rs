@@ -1,1 +1,0 @@
-//! `download` (being written).
