@@ -30,3 +30,8 @@ pub fn compat_pipelines() -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -77,7 +77,8 @@ struct Rig {
 fn rig() -> Rig {
     let (clock, ledger, events) =
         (Arc::new(FakeClock::default()), Arc::new(InMemoryLedger::new()), Arc::new(CollectingSink::new()));
-    let runner = Runner::new().with_clock(clock.clone()).with_ledger(ledger.clone()).with_events(events.clone());
+    let runner =
+        Runner::new().with_clock(clock.clone()).with_ledger(ledger.clone()).with_events(events.clone());
     Rig { runner, clock, ledger, events }
 }
 
@@ -119,14 +120,21 @@ fn the_breaker_opens_at_its_threshold_across_runs_and_closes_after_recovery() {
     let p = plan("flaky", "once", "    config: {fail_times: 100}\n");
     for i in 0..3 {
         let out = r.runner.run(&p, Job::new("j", "pmc"));
-        assert_eq!(out.report.stages[0].message.as_deref(), Some(format!("transient failure {}", i + 1).as_str()));
+        assert_eq!(
+            out.report.stages[0].message.as_deref(),
+            Some(format!("transient failure {}", i + 1).as_str())
+        );
     }
     let open = r.runner.run(&p, Job::new("j", "pmc"));
     assert_eq!(
         open.report.stages[0].message.as_deref(),
         Some("circuit breaker open after 3 consecutive failures; calls resume in 60.0 s")
     );
-    assert_eq!(r.ledger.get("j", "tries").unwrap(), Some(json!(3)), "an open breaker does not call the stage");
+    assert_eq!(
+        r.ledger.get("j", "tries").unwrap(),
+        Some(json!(3)),
+        "an open breaker does not call the stage"
+    );
     r.clock.advance(Duration::from_secs(60));
     r.ledger.set("j", "tries", json!(1000)).unwrap();
     let closed = r.runner.run(&p, Job::new("j", "pmc"));

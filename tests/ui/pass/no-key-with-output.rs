@@ -8,7 +8,7 @@ fn count_words(text: &String) -> Vec<usize> {
 
 fn main() {
     let meta = StageRegistry::global().get_metadata("count-words").unwrap();
-    assert_eq!(meta.state_key(), StateKey::None);
+    assert_eq!(*meta.state_key(), StateKey::None);
     assert_eq!(meta.outputs().len(), 1);
     assert_eq!(meta.output_handler().name, "none");
 }

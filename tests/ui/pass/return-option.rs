@@ -11,7 +11,7 @@ fn first_word(text: &String) -> Option<Vec<String>> {
 
 fn main() {
     let meta = StageRegistry::global().get_metadata("first-word").unwrap();
-    assert_eq!(meta.state_key(), StateKey::One("first"));
+    assert_eq!(*meta.state_key(), StateKey::One("first"));
     assert!(meta.may_skip());
     assert_eq!(meta.outputs()[0].ty().name(), std::any::type_name::<Vec<String>>());
 

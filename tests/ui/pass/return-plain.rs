@@ -11,7 +11,7 @@ fn split_words(text: &String) -> Vec<String> {
 
 fn main() {
     let meta = StageRegistry::global().get_metadata("split-words").unwrap();
-    assert_eq!(meta.state_key(), StateKey::One("words"));
+    assert_eq!(*meta.state_key(), StateKey::One("words"));
     assert_eq!(meta.inputs().len(), 1);
     assert_eq!(meta.inputs()[0].key, "text");
     assert!(meta.inputs()[0].required);

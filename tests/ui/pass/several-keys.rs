@@ -14,7 +14,7 @@ fn split_text(text: &String) -> (Vec<String>, Vec<String>, Vec<usize>) {
 
 fn main() {
     let meta = StageRegistry::global().get_metadata("split-text").unwrap();
-    assert_eq!(meta.state_key(), StateKey::Many(&["words", "sentences", "word_count"]));
+    assert_eq!(*meta.state_key(), StateKey::Many(&["words", "sentences", "word_count"]));
     let outputs: Vec<&str> = meta.outputs().iter().map(|o| o.ty().name()).collect();
     let (s, u) = (std::any::type_name::<Vec<String>>(), std::any::type_name::<Vec<usize>>());
     assert_eq!(outputs, [s, s, u]);

@@ -9,7 +9,7 @@ fn noop() {}
 
 fn main() {
     let meta = StageRegistry::global().get_metadata("noop").unwrap();
-    assert_eq!(meta.state_key(), StateKey::None);
+    assert_eq!(*meta.state_key(), StateKey::None);
     assert!(meta.inputs().is_empty());
     assert_eq!(meta.output_handler().name, "none");
     assert_eq!(meta.description(), "Does nothing.");

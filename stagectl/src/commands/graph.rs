@@ -1,0 +1,58 @@
+//! `stagectl graph`: a pipeline as Mermaid or DOT.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use stage_core::spec;
+use stage_core::StageRegistry;
+
+use crate::CliError;
+
+fn id(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+}
+
+pub(crate) fn graph(registry: &StageRegistry, pipeline: &Path, format: &str) -> Result<ExitCode, CliError> {
+    let loaded = spec::load_file(pipeline)?;
+    let p = &loaded.value;
+    let parks = |t: &str| registry.get_metadata(t).is_some_and(|m| m.can_park());
+    let out = match format {
+        "mermaid" => {
+            let mut s = String::from("flowchart TD\n");
+            for st in &p.stages {
+                let label = format!("{}<br/><i>{}</i>", st.name, st.stage_type);
+                if parks(&st.stage_type) {
+                    s.push_str(&format!("    {}{{{{\"{label}\"}}}}\n", id(&st.name)));
+                } else {
+                    s.push_str(&format!("    {}[\"{label}\"]\n", id(&st.name)));
+                }
+            }
+            for st in &p.stages {
+                for d in st.dependency_names() {
+                    s.push_str(&format!("    {} --> {}\n", id(d), id(&st.name)));
+                }
+            }
+            s
+        }
+        "dot" => {
+            let mut s = format!("digraph \"{}\" {{\n    rankdir=LR;\n", p.name);
+            for st in &p.stages {
+                let shape = if parks(&st.stage_type) { "diamond" } else { "box" };
+                s.push_str(&format!(
+                    "    \"{}\" [label=\"{}\\n({})\", shape={shape}];\n",
+                    st.name, st.name, st.stage_type
+                ));
+            }
+            for st in &p.stages {
+                for d in st.dependency_names() {
+                    s.push_str(&format!("    \"{d}\" -> \"{}\";\n", st.name));
+                }
+            }
+            s.push_str("}\n");
+            s
+        }
+        other => return Err(format!("unknown graph format `{other}`: use `mermaid` or `dot`").into()),
+    };
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}

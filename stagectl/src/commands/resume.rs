@@ -1,0 +1,164 @@
+//! `stagectl resume` and `stagectl watch`: continue stored runs.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use stage_core::spec::{Baselines, Eval, FieldRef};
+use stage_core::{Ledger, Plan, RunState, RunStatus, StageRegistry, StageStatus};
+use stages_builtin::ledger::SqliteLedger;
+
+use super::run::{plan_options, print_outcome, runner, save_run, BatchOptions, BatchOutcome};
+use super::store::{read_record, records, RunRecord};
+use crate::CliError;
+
+/// A stored run, planned again and checked against what it was stored with.
+struct Resumable {
+    plan: Plan,
+    state: RunState,
+    /// The gate stage it is parked at, if parked.
+    parked_at: Option<usize>,
+}
+
+fn prepare(
+    registry: &StageRegistry,
+    record: RunRecord,
+    options: &BatchOptions,
+) -> Result<Resumable, CliError> {
+    let plan = Plan::from_file(&record.pipeline_path, registry, &plan_options(options)?)?;
+    let state = RunState::from_json(record.state, &plan)?;
+    let completed: Vec<&str> = state
+        .stages
+        .iter()
+        .filter(|(_, r)| r.status == StageStatus::Completed)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    for w in plan.fingerprint().check_resume(&record.fingerprint, completed)? {
+        eprintln!("warning: job `{}`: {w}", state.job.job_id);
+    }
+    let parked_at = state
+        .stages
+        .iter()
+        .find(|(_, r)| r.status == StageStatus::Parked)
+        .and_then(|(name, _)| plan.stage_index(name));
+    Ok(Resumable { plan, state, parked_at })
+}
+
+/// Whether the gate a run is parked at holds now (one evaluation against the ledger).
+fn gate_holds(r: &Resumable, ledger: &dyn Ledger) -> Result<bool, CliError> {
+    let Some(idx) = r.parked_at else { return Ok(true) };
+    let Some(gate) = &r.plan.stages[idx].gate else { return Ok(true) };
+    let job = r.state.job.job_id.as_str();
+    let mut baselines: Baselines = ledger
+        .get(job, &format!("gate.{}.baselines", gate.name))?
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let lookup = |f: &FieldRef| -> Option<Value> {
+        let r = match f {
+            FieldRef::Ledger(k) => ledger.get(job, k),
+            FieldRef::Metadata(k) => ledger.get_metadata(job, k),
+        };
+        r.unwrap_or_else(|e| {
+            tracing::warn!(job, "ledger read failed: {e}");
+            None
+        })
+    };
+    Ok(gate.condition.evaluate(&lookup, &mut baselines) == Eval::True)
+}
+
+fn continue_run(
+    r: Resumable,
+    options: &BatchOptions,
+    ledger: Arc<dyn Ledger>,
+) -> Result<BatchOutcome, CliError> {
+    let runner = runner(options, ledger);
+    let out = runner.run_from(&r.plan, r.state);
+    save_run(&options.store, &r.plan, &out)?;
+    Ok(BatchOutcome { reports: vec![Ok(out.report)] })
+}
+
+pub(crate) fn resume(
+    registry: &StageRegistry,
+    job_id: &str,
+    options: &BatchOptions,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let record = read_record(&options.store, job_id)?;
+    if record.status == "completed" {
+        println!("job `{job_id}` completed already: nothing to resume");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
+    let r = prepare(registry, record, options)?;
+    if !gate_holds(&r, &*ledger)? {
+        let stage = &r.plan.stages[r.parked_at.expect("parked")];
+        let gate = stage.gate.as_ref().map_or("?", |g| g.name.as_str());
+        println!(
+            "job `{job_id}` is still parked at gate `{gate}` (stage `{}`): its condition does not hold yet",
+            stage.name
+        );
+        return Ok(ExitCode::from(3));
+    }
+    let outcome = continue_run(r, options, ledger)?;
+    print_outcome(&outcome, json)?;
+    Ok(if outcome.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+pub(crate) fn watch(
+    registry: &StageRegistry,
+    options: &BatchOptions,
+    once: bool,
+    until_idle: bool,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    std::fs::create_dir_all(&options.store)?;
+    let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
+    let mut next_check: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut failed = false;
+    loop {
+        let parked: Vec<(String, RunRecord)> =
+            records(&options.store)?.into_iter().filter(|(_, r)| r.status == "parked").collect();
+        if parked.is_empty() && (once || until_idle) {
+            if !json {
+                println!("no parked runs");
+            }
+            break;
+        }
+        let mut soonest = Duration::from_secs(5);
+        for (job, record) in parked {
+            if next_check.get(&job).is_some_and(|t| Instant::now() < *t) {
+                continue;
+            }
+            let r = match prepare(registry, record, options) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("job `{job}`: {e}");
+                    failed = true;
+                    next_check.insert(job, Instant::now() + Duration::from_secs(3600));
+                    continue;
+                }
+            };
+            let poll = r
+                .parked_at
+                .and_then(|i| r.plan.stages[i].gate.as_ref())
+                .map_or(5.0, |g| g.poll_interval_seconds);
+            let poll = Duration::from_secs_f64(poll.max(0.5));
+            soonest = soonest.min(poll);
+            if !gate_holds(&r, &*ledger)? {
+                next_check.insert(job, Instant::now() + poll);
+                continue;
+            }
+            eprintln!("job `{job}`: gate condition holds; resuming");
+            let outcome = continue_run(r, options, ledger.clone())?;
+            failed |= outcome.reports.iter().any(|r| matches!(r, Ok(r) if r.status == RunStatus::Failed));
+            print_outcome(&outcome, json)?;
+        }
+        if once {
+            break;
+        }
+        std::thread::sleep(soonest);
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,92 @@
+//! `stagectl validate`: every problem of every file, located; non-zero exit on any error.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde_json::json;
+use stage_core::policy::PolicySet;
+use stage_core::spec::{self, Diagnostic, Severity};
+use stage_core::{Plan, PlanOptions, StageRegistry};
+
+use crate::CliError;
+
+pub(crate) fn policies(file: Option<&Path>) -> Result<PolicySet, CliError> {
+    match file {
+        None => Ok(PolicySet::builtin()),
+        Some(f) => PolicySet::load_file(f).map(|l| l.value).map_err(|e| e.to_string().into()),
+    }
+}
+
+/// Every pipeline file named or inside a named directory, sorted, with unreadable paths as
+/// diagnostics.
+fn files(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            out.extend(spec::load_dir(p).into_iter().map(|(f, _)| f));
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// Validates one file: loads, plans against the registry and policies; all diagnostics.
+pub(crate) fn validate_file(registry: &StageRegistry, file: &Path, options: &PlanOptions) -> Vec<Diagnostic> {
+    let loaded = match spec::load_file(file) {
+        Ok(l) => l,
+        Err(e) => return e.errors.into_iter().chain(e.warnings).collect(),
+    };
+    let mut diags = loaded.warnings;
+    match Plan::new(&loaded.value, registry, options) {
+        Ok(plan) => diags.extend(plan.warnings),
+        Err(e) => diags.extend(e.errors.into_iter().chain(e.warnings)),
+    }
+    diags.sort_by_key(|d| (d.line, d.column));
+    diags.dedup();
+    diags
+}
+
+pub(crate) fn validate(
+    registry: &StageRegistry,
+    paths: &[PathBuf],
+    policy_file: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let options = PlanOptions { policies: Some(policies(policy_file)?), ..PlanOptions::default() };
+    let mut failed = 0;
+    let mut report = Vec::new();
+    let files = files(paths);
+    if files.is_empty() {
+        return Err("no pipeline files found (looked for .yaml and .yml)".into());
+    }
+    for file in &files {
+        let diags = validate_file(registry, file, &options);
+        let errors = diags.iter().filter(|d| d.is_error()).count();
+        if errors > 0 {
+            failed += 1;
+        }
+        if json {
+            report.push(json!({
+                "file": file.display().to_string(),
+                "ok": errors == 0,
+                "diagnostics": diags.iter().map(|d| json!({
+                    "severity": d.severity.to_string(), "line": d.line, "column": d.column, "message": d.message,
+                })).collect::<Vec<_>>(),
+            }));
+        } else {
+            for d in diags.iter().filter(|d| d.severity != Severity::Info) {
+                println!("{d}");
+            }
+            if errors == 0 {
+                println!("{}: ok", file.display());
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{} file(s), {} valid, {failed} with errors", files.len(), files.len() - failed);
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
