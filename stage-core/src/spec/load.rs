@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::condition::{read_timing, CondParser, Timing};
-use super::diag::{LoadError, Loaded, Sink};
+use super::diag::{Diagnostic, LoadError, Loaded, Sink};
 use super::model::{
     GateRetry, GateSpec, MetadataOverrides, PipelineLocs, PipelineMetadata, PipelineSpec, Plugin, StageLocs,
     StageSpec, DEFAULT_PHASE_ORDER,
@@ -46,6 +46,29 @@ pub fn load_file(path: impl AsRef<Path>) -> Result<Loaded<PipelineSpec>, LoadErr
         Ok(text) => load_text(&path, &text),
         Err(e) => Err(LoadError::whole_file(&path, format!("cannot read the pipeline file: {e}"))),
     }
+}
+
+/// Loads a pipeline file as far as it can even when it has errors: the spec, when the file is
+/// a mapping at all, and every diagnostic. For tools that report more than the file's own
+/// problems (unknown stage types, bad configs) in one pass; a spec with errors is not for
+/// running.
+pub fn load_file_partial(path: impl AsRef<Path>) -> (Option<PipelineSpec>, Vec<Diagnostic>) {
+    let path: Arc<Path> = Arc::from(path.as_ref());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            let err = LoadError::whole_file(&path, format!("cannot read the pipeline file: {e}"));
+            return (None, err.errors);
+        }
+    };
+    let doc = match yaml::parse_str(&path, &text) {
+        Ok(doc) => doc,
+        Err(e) => return (None, e.errors.into_iter().chain(e.warnings).collect()),
+    };
+    let mut sink = Sink::new(&path);
+    sink.diags.extend(doc.warnings);
+    let spec = Loader { sink: &mut sink }.pipeline(&path, &doc.value);
+    (spec, sink.sorted())
 }
 
 /// Loads and checks pipeline text; `path` is used in messages and kept in the spec.

@@ -37,7 +37,7 @@ pub use condition::{
     POLL_RANGE, TIMEOUT_RANGE,
 };
 pub use diag::{Diagnostic, LoadError, Loaded, Severity};
-pub use load::{load_dir, load_file, load_str};
+pub use load::{load_dir, load_file, load_file_partial, load_str};
 pub use model::{
     GateRetry, GateSpec, MetadataOverrides, PipelineLocs, PipelineMetadata, PipelineSpec, Plugin, StageLocs,
     StageSpec, DEFAULT_PHASE_ORDER,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde_json::json;
 use stage_core::policy::PolicySet;
 use stage_core::spec::{self, Diagnostic, Severity};
-use stage_core::{Plan, PlanOptions, StageRegistry};
+use stage_core::{Plan, PlanOptions, StageFactory, StageRegistry};
 
 use crate::CliError;
 
@@ -32,15 +32,25 @@ fn files(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Validates one file: loads, plans against the registry and policies; all diagnostics.
+///
+/// A file with structural errors is not planned (its data flow would report consequences of
+/// those errors, not new ones), but each of its stages is still resolved against the registry,
+/// so unknown stage types and bad configs are reported in the same pass.
 pub(crate) fn validate_file(registry: &StageRegistry, file: &Path, options: &PlanOptions) -> Vec<Diagnostic> {
-    let loaded = match spec::load_file(file) {
-        Ok(l) => l,
-        Err(e) => return e.errors.into_iter().chain(e.warnings).collect(),
-    };
-    let mut diags = loaded.warnings;
-    match Plan::new(&loaded.value, registry, options) {
-        Ok(plan) => diags.extend(plan.warnings),
-        Err(e) => diags.extend(e.errors.into_iter().chain(e.warnings)),
+    let (spec, mut diags) = spec::load_file_partial(file);
+    let Some(spec) = spec else { return diags };
+    if diags.iter().any(Diagnostic::is_error) {
+        let factory = StageFactory::new(registry);
+        for stage in &spec.stages {
+            if let Err(e) = factory.resolve(&spec, stage) {
+                diags.extend(e);
+            }
+        }
+    } else {
+        match Plan::new(&spec, registry, options) {
+            Ok(plan) => diags.extend(plan.warnings),
+            Err(e) => diags.extend(e.errors.into_iter().chain(e.warnings)),
+        }
     }
     diags.sort_by_key(|d| (d.line, d.column));
     diags.dedup();

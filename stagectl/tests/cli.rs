@@ -1,0 +1,168 @@
+//! `stagectl` as a user runs it: the registry, validation, the main job, queries, the ledger.
+
+mod common;
+
+use common::{record, root, stagectl, text};
+
+#[test]
+fn list_shows_the_built_in_stages_and_the_linked_plugin() {
+    let out = stagectl(&["list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for t in stages_builtin::STAGE_TYPES.iter().chain(&["deidentify"]) {
+        assert!(stdout.lines().any(|l| l.starts_with(&format!("{t} "))), "{t} missing:\n{stdout}");
+    }
+    assert!(stdout.contains("deid-plugin"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_slice(&stagectl(&["list", "--json"]).stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), stages_builtin::STAGE_TYPES.len() + 1);
+}
+
+#[test]
+fn describe_gives_keys_inputs_config_version_and_definition_site() {
+    let out = stagectl(&["describe", "chunk", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["state_key"], serde_json::json!(["chunks"]));
+    assert_eq!(j["inputs"][0]["key"], "document");
+    assert_eq!(j["inputs"][0]["type"], "stages_builtin::types::Document");
+    assert_eq!(j["config"]["defaults"], serde_json::json!({"size": 800, "overlap": 100}));
+    assert_eq!(j["defined_at"]["crate"], "stages-builtin");
+    let unknown = stagectl(&["describe", "chunck"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        text(&unknown).contains("unknown stage type `chunck`; did you mean `chunk`?"),
+        "{}",
+        text(&unknown)
+    );
+}
+
+#[test]
+fn validate_passes_the_shared_files_and_the_examples() {
+    let mut dirs = vec![root().join("examples/pipelines")];
+    dirs.extend(stage_tests_compat());
+    for dir in dirs {
+        let out = stagectl(&["validate", dir.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("with errors")
+                && text(&out).contains(", 0 with errors")
+        );
+    }
+}
+
+fn stage_tests_compat() -> Option<std::path::PathBuf> {
+    let dir = root().join("../shared/compat/pipelines");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must provide ../shared/compat");
+    None
+}
+
+#[test]
+fn validate_reports_every_problem_located_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.yaml");
+    let yaml = std::fs::read_to_string(root().join("examples/pipelines/literature.yaml"))
+        .unwrap()
+        .replace("depends_on: [chunk]", "depend_on: [chunk]")
+        .replace("type: knowledge-graph", "type: knowledge-graf");
+    std::fs::write(&file, yaml).unwrap();
+    let out = stagectl(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let path = file.display();
+    assert!(
+        stdout.contains(&format!(
+            "{path}:29:5: error: unknown key `depend_on` in stage `deidentify`; did you mean `depends_on`?"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("unknown stage type `knowledge-graf`; did you mean `knowledge-graph`?"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 file(s), 0 valid, 1 with errors"), "{stdout}");
+}
+
+#[test]
+fn the_main_job_runs_the_corpus_and_its_results_can_be_queried_and_rerun_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    let run = || {
+        stagectl(&["run", "examples/pipelines/literature.yaml", "examples/jobs/corpus.jsonl", "--store", s])
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("7 job(s): 7 completed, 0 parked, 0 failed"), "{all}");
+    assert!(all.contains("[ct-1] chunk (chunk): started"), "progress per stage: {all}");
+    assert!(all.contains("STAGE"), "summary table: {all}");
+
+    let stats = |()| -> serde_json::Value {
+        serde_json::from_slice(&stagectl(&["query", "stats", "--json", "--store", s]).stdout).unwrap()
+    };
+    let first = stats(());
+    assert!(first["chunks"].as_u64().unwrap() > 20, "{first}");
+    let hits = stagectl(&["query", "text", "metformin", "--json", "--store", s]);
+    let hits: serde_json::Value = serde_json::from_slice(&hits.stdout).unwrap();
+    assert!(hits[0]["text"].as_str().unwrap().to_lowercase().contains("metformin"), "{hits}");
+    let edges = stagectl(&["query", "neighbors", "metformin", "--json", "--store", s]);
+    let edges: serde_json::Value = serde_json::from_slice(&edges.stdout).unwrap();
+    assert!(edges.as_array().unwrap().iter().any(|e| e["predicate"] == "reduces"), "{edges}");
+
+    assert!(run().status.success());
+    assert_eq!(stats(()), first, "running the jobs again replaces their rows");
+    assert_eq!(record(&store, "ct-1")["status"], "completed");
+}
+
+#[test]
+fn ledger_get_and_set_work_as_an_external_process_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().to_str().unwrap();
+    assert!(stagectl(&["ledger", "set", "j-9", "pdf_ir_ready", "true", "--store", s]).status.success());
+    assert!(stagectl(&["ledger", "set", "j-9", "note", "hello there", "--store", s]).status.success());
+    let got = stagectl(&["ledger", "get", "j-9", "pdf_ir_ready", "--store", s]);
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "true");
+    let all: serde_json::Value =
+        serde_json::from_slice(&stagectl(&["ledger", "get", "j-9", "--json", "--store", s]).stdout).unwrap();
+    assert_eq!(all, serde_json::json!({"note": "hello there", "pdf_ir_ready": true}));
+    let missing = stagectl(&["ledger", "get", "j-9", "nope", "--store", s]);
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn a_failing_job_fails_the_batch_but_not_the_other_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("jobs.jsonl");
+    let good = std::fs::read_to_string(root().join("examples/jobs/corpus.jsonl")).unwrap();
+    let first = good.lines().next().unwrap();
+    let bad = r#"{"job_id": "missing", "source": "clinicaltrials", "adapter_request": {"data_dir": "examples/data", "id": "NCT00000000"}}"#;
+    std::fs::write(&jobs, format!("{first}\n{bad}\n")).unwrap();
+    let s = dir.path().join("store");
+    let out = stagectl(&[
+        "run",
+        "examples/pipelines/literature.yaml",
+        jobs.to_str().unwrap(),
+        "--store",
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("2 job(s): 1 completed, 0 parked, 1 failed"), "{all}");
+    assert_eq!(record(&s, "missing")["status"], "failed");
+    let line = &record(&s, "missing")["report"]["stages"][0];
+    assert_eq!(line["status"], "failed");
+    assert!(line["message"].as_str().unwrap().contains("NCT00000000"), "{line}");
+    assert_eq!(record(&s, "missing")["report"]["stages"][1]["status"], "skipped");
+}
+
+#[test]
+fn graph_draws_mermaid_and_dot() {
+    let m = stagectl(&["graph", "examples/pipelines/literature.yaml"]);
+    let m = String::from_utf8_lossy(&m.stdout);
+    assert!(m.starts_with("flowchart TD\n") && m.contains("    extract --> kg\n"), "{m}");
+    let d = stagectl(&["graph", "examples/pipelines/literature.yaml", "--format", "dot"]);
+    assert!(String::from_utf8_lossy(&d.stdout).contains("\"index\" -> \"kg\";"));
+}
