@@ -7,9 +7,13 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StageError {
-    /// The stage function returned an error.
+    /// The stage function returned an error; the policy may retry the call.
     #[error("{0}")]
     Failed(#[source] BoxError),
+    /// The stage function returned an error that another attempt cannot fix (bad input, a
+    /// missing file): the policy does not retry it.
+    #[error("{0}")]
+    Permanent(#[source] BoxError),
     /// The stage panicked; the payload's message.
     #[error("panicked: {0}")]
     Panicked(String),
@@ -47,8 +51,27 @@ pub enum StageError {
 }
 
 impl StageError {
-    /// A failure with a message.
+    /// A failure with a message (retried under the stage's policy).
     pub fn msg(message: impl Into<String>) -> Self {
         StageError::Failed(message.into().into())
+    }
+
+    /// A failure that retrying cannot fix: the runtime does not retry it. A stage returning
+    /// `Result<T, StageError>` uses it directly; one returning its own error type maps into it.
+    ///
+    /// ```
+    /// use stage_core::StageError;
+    /// let e = StageError::permanent("record NCT0 does not exist");
+    /// assert!(!e.is_retryable());
+    /// assert!(StageError::msg("connection reset").is_retryable());
+    /// ```
+    pub fn permanent(error: impl Into<BoxError>) -> Self {
+        StageError::Permanent(error.into())
+    }
+
+    /// Whether another attempt may succeed. Only failures the stage returned, timeouts and
+    /// panics are retried; input, config and output errors and permanent failures are not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StageError::Failed(_) | StageError::Panicked(_))
     }
 }

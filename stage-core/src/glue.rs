@@ -122,7 +122,12 @@ pub trait StageFailure {
 
 impl<E: std::error::Error + Send + Sync + 'static> StageFailure for E {
     fn into_stage_error(self) -> StageError {
-        StageError::Failed(Box::new(self))
+        // A stage returning `StageError` itself keeps its variant (`Permanent` stays permanent).
+        let boxed: crate::BoxError = Box::new(self);
+        match boxed.downcast::<StageError>() {
+            Ok(e) => *e,
+            Err(other) => StageError::Failed(other),
+        }
     }
 }
 

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The repository root.
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
 /// `stagectl ARGS`, run from the repository root, with per-stage progress on stderr.
-pub fn stagectl(args: &[&str]) -> Output {
+pub(crate) fn stagectl(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stagectl"))
         .args(args)
         .current_dir(root())
@@ -20,15 +20,15 @@ pub fn stagectl(args: &[&str]) -> Output {
         .expect("stagectl runs")
 }
 
-pub fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-pub const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+pub(crate) const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
 /// A local HTTP server on a free port answering every GET with a small PDF. Runs for the
 /// rest of the test process.
-pub fn pdf_server() -> String {
+pub(crate) fn pdf_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -54,7 +54,7 @@ pub fn pdf_server() -> String {
 
 /// A data directory like `examples/data`, whose PMC articles and OpenAlex works link their
 /// PDFs to `server`.
-pub fn data_dir(dir: &Path, server: &str) -> PathBuf {
+pub(crate) fn data_dir(dir: &Path, server: &str) -> PathBuf {
     let data = dir.join("data");
     let src = root().join("examples/data");
     for sub in ["clinicaltrials", "pmc", "openalex", "semantic-scholar", "file"] {
@@ -78,9 +78,10 @@ pub fn data_dir(dir: &Path, server: &str) -> PathBuf {
     data
 }
 
-/// A job for `source` whose request names one record of the data directory.
-pub fn job(job_id: &str, source: &str, data: &Path) -> String {
-    let path = match source {
+/// A job for `source` whose request names one record of the data directory, in the format
+/// `adapter` reads.
+pub(crate) fn job(job_id: &str, source: &str, adapter: &str, data: &Path) -> String {
+    let path = match adapter {
         "clinicaltrials" | "clinical-trials" => "clinicaltrials/NCT90000001.json",
         "pmc" | "pmc-fulltext" => "pmc/PMC9000001.xml",
         "openalex" => "openalex/W9000000001.json",
@@ -96,7 +97,7 @@ pub fn job(job_id: &str, source: &str, data: &Path) -> String {
 }
 
 /// The stored run record of a job.
-pub fn record(store: &Path, job: &str) -> serde_json::Value {
+pub(crate) fn record(store: &Path, job: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(store.join("runs").join(format!("{job}.json"))).unwrap();
     serde_json::from_str(&text).unwrap()
 }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use stage_core::{
     FakeClock, HostSettings, InMemoryLedger, Job, Ledger, StageArgs, StageContext, StageRegistry, StateValue,
 };
-use stages_builtin::download::{download, DownloadConfig, DownloadError, UrlPath};
+use stages_builtin::download::{download, download_files, DownloadConfig, DownloadError, UrlPath};
 use stages_builtin::{DownloadedFile, Record};
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +206,7 @@ impl Case {
             .with_clock(Arc::new(FakeClock::default()))
     }
     fn run(&self, records: &[Record], config: Value) -> Result<Vec<DownloadedFile>, DownloadError> {
-        download(&self.ctx(), &records.to_vec(), &cfg(config))
+        download_files(&self.ctx(), records, &cfg(config))
     }
     fn field(&self, f: &str) -> Option<Value> {
         self.ledger.get(&self.job.job_id, f).unwrap()
@@ -497,7 +497,9 @@ fn cancelled_before_start_stops() {
     cancel.cancel();
     let ctx = c.ctx().with_cancel(cancel);
     let err = download(&ctx, &vec![record("openalex", Some(&url("/ok.pdf")), json!({}))], &cfg(json!({})));
-    assert!(matches!(err, Err(DownloadError::Cancelled { .. })));
+    let err = err.unwrap_err();
+    assert!(err.is_retryable(), "a cancelled download may be tried again");
+    assert!(err.to_string().starts_with("job `job-cancel`: download cancelled"), "{err}");
     assert_eq!(c.field("pdf_downloaded"), Some(json!(false)));
     assert_eq!(files(&c.root()), Vec::<String>::new());
 }
@@ -678,6 +680,9 @@ fn only_http_urls_kept_and_deduplicated() {
 
 #[test]
 fn no_url_fails_naming_the_job_and_what_was_looked_at() {
+    let c = Case::new("job-permanent");
+    let err = download(&c.ctx(), &vec![record("openalex", None, json!({}))], &cfg(json!({}))).unwrap_err();
+    assert!(!err.is_retryable(), "no URL is not fixed by another attempt: {err}");
     let c = Case::new("job-nourl");
     let err =
         c.run(&[record("openalex", Some("ftp://h/x.pdf"), json!({"title": "x"}))], json!({})).unwrap_err();

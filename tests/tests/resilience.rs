@@ -31,6 +31,12 @@ fn flaky(ctx: &StageContext, #[config] cfg: &Flaky) -> Result<(), StageError> {
     Ok(())
 }
 
+/// Fails in a way no retry can fix.
+#[stage(type = "doomed")]
+fn doomed() -> Result<(), StageError> {
+    Err(StageError::permanent("record NCT0 does not exist"))
+}
+
 /// Hangs until the runtime abandons it.
 #[stage(type = "hang")]
 fn hang(ctx: &StageContext) {
@@ -112,6 +118,16 @@ fn a_stage_failing_more_than_its_attempts_fails_with_the_last_error() {
     assert_eq!(out.report.stages[0].message.as_deref(), Some("transient failure 4"));
     let last = r.events.events().pop().unwrap();
     assert_eq!(last.kind, EventKind::Failed { attempt: 4, error: "transient failure 4".into() });
+}
+
+#[test]
+fn a_permanent_failure_is_not_retried() {
+    let r = rig();
+    let out = r.runner.run(&plan("doomed", "default", ""), Job::new("j", "pmc"));
+    assert_eq!(out.report.status, RunStatus::Failed);
+    assert_eq!(out.report.stages[0].attempts, 1);
+    assert_eq!(out.report.stages[0].message.as_deref(), Some("record NCT0 does not exist"));
+    assert!(!r.events.events().iter().any(|e| matches!(e.kind, EventKind::Retrying { .. })));
 }
 
 #[test]

@@ -118,8 +118,14 @@ impl Call {
 
 /// How one stage call ended, before it is recorded.
 enum Ended {
-    Done { written: Vec<(String, SharedValue)>, raw: Option<SharedValue>, count: u64 },
+    Done {
+        written: Vec<(String, SharedValue)>,
+        raw: Option<SharedValue>,
+        count: u64,
+    },
     Failed(String),
+    /// A failure another attempt cannot fix.
+    FailedForGood(String),
     Parked(String),
 }
 
@@ -333,6 +339,7 @@ impl Runner {
                 self.resilience.record(&breaker_key, cb, !matches!(outcome, Ended::Failed(_)), clock);
             }
             match (outcome, policy) {
+                (Ended::FailedForGood(reason), _) => break Ended::Failed(reason),
                 (Ended::Failed(reason), Some(p)) if attempt < max_attempts => {
                     let pause = self.resilience.backoff(&p.backoff, attempt);
                     self.emit(
@@ -405,7 +412,8 @@ impl Runner {
         };
         let meta = stage.meta;
         match (result, park) {
-            (Err(e), _) => Ended::Failed(e.to_string()),
+            (Err(e), _) if e.is_retryable() => Ended::Failed(e.to_string()),
+            (Err(e), _) => Ended::FailedForGood(e.to_string()),
             (Ok(_), Some(reason)) if meta.can_park() => Ended::Parked(reason),
             (Ok(_), Some(_)) => Ended::Failed(format!(
                 "asked to park the run, but stage type `{}` is not declared `#[stage(parks)]`",
@@ -459,7 +467,7 @@ impl Runner {
                 slots[f.idx] = Slot::Done;
                 (StageStatus::Completed, count, None)
             }
-            Ended::Failed(error) => {
+            Ended::Failed(error) | Ended::FailedForGood(error) => {
                 self.emit(
                     job,
                     stage,

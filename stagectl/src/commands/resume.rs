@@ -28,16 +28,19 @@ fn prepare(
     options: &BatchOptions,
 ) -> Result<Resumable, CliError> {
     let plan = Plan::from_file(&record.pipeline_path, registry, &plan_options(options)?)?;
-    let state = RunState::from_json(record.state, &plan)?;
-    let completed: Vec<&str> = state
-        .stages
-        .iter()
-        .filter(|(_, r)| r.status == StageStatus::Completed)
-        .map(|(n, _)| n.as_str())
-        .collect();
-    for w in plan.fingerprint().check_resume(&record.fingerprint, completed)? {
-        eprintln!("warning: job `{}`: {w}", state.job.job_id);
+    let completed: Vec<&str> = record.state["stages"]
+        .as_object()
+        .map(|m| m.iter().filter(|(_, r)| r["status"] == "completed").map(|(n, _)| n.as_str()).collect())
+        .unwrap_or_default();
+    let job = record.state["job"]["job_id"].as_str().unwrap_or("?").to_owned();
+    let warnings = plan
+        .fingerprint()
+        .check_resume(&record.fingerprint, completed)
+        .map_err(|e| format!("job `{job}`: {e}"))?;
+    for w in warnings {
+        eprintln!("warning: job `{job}`: {w}");
     }
+    let state = RunState::from_json(record.state, &plan)?;
     let parked_at = state
         .stages
         .iter()

@@ -61,7 +61,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use stage_core::{stage, Job, StageContext};
+use stage_core::{stage, Job, StageContext, StageError};
 
 pub use path::{PathError, UrlPath};
 pub use storage::{FilenameTemplate, TemplateError, PLACEHOLDERS};
@@ -412,13 +412,26 @@ fn fail(ctx: &StageContext, error: DownloadError) -> DownloadError {
 /// `sources`, or the defaults) that answers 2xx within the limits is streamed into storage,
 /// hashed, and recorded in the ledger (`pdf_downloaded`, `pdf_url`, `pdf_path`,
 /// `pdf_sha256`, `pdf_downloaded_at`). A job with no URL, or whose every URL fails, fails the
-/// stage with `pdf_downloaded = false` and `pdf_download_error` in the ledger.
+/// stage with `pdf_downloaded = false` and `pdf_download_error` in the ledger. A job with no
+/// URL, or whose file cannot be stored, is not retried: another attempt cannot fix it.
 #[stage(type = "download", state_key = "downloaded_files", dependencies = ["@ledger"])]
 #[allow(clippy::ptr_arg)] // `#[stage]` binds the state value's exact type.
 pub fn download(
     ctx: &StageContext,
     payloads: &Vec<Record>,
     #[config] cfg: &DownloadConfig,
+) -> Result<Vec<DownloadedFile>, StageError> {
+    download_files(ctx, payloads, cfg).map_err(|e| match e {
+        DownloadError::NoUrl { .. } | DownloadError::Storage { .. } => StageError::permanent(e),
+        other => StageError::Failed(Box::new(other)),
+    })
+}
+
+/// The download stage's work, with its own error type.
+pub fn download_files(
+    ctx: &StageContext,
+    payloads: &[Record],
+    cfg: &DownloadConfig,
 ) -> Result<Vec<DownloadedFile>, DownloadError> {
     let job = ctx.job();
     let job_id = job.job_id.clone();
