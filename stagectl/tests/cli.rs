@@ -165,4 +165,8 @@ fn graph_draws_mermaid_and_dot() {
     assert!(m.starts_with("flowchart TD\n") && m.contains("    extract --> kg\n"), "{m}");
     let d = stagectl(&["graph", "examples/pipelines/literature.yaml", "--format", "dot"]);
     assert!(String::from_utf8_lossy(&d.stdout).contains("\"index\" -> \"kg\";"));
+    let j = stagectl(&["graph", "examples/pipelines/literature.yaml", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
+    assert_eq!(j["nodes"].as_array().unwrap().len(), 9);
+    assert!(j["edges"].as_array().unwrap().contains(&serde_json::json!({"from": "index", "to": "kg"})));
 }

@@ -12,10 +12,29 @@ fn id(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 
-pub(crate) fn graph(registry: &StageRegistry, pipeline: &Path, format: &str) -> Result<ExitCode, CliError> {
+pub(crate) fn graph(
+    registry: &StageRegistry,
+    pipeline: &Path,
+    format: &str,
+    json: bool,
+) -> Result<ExitCode, CliError> {
     let loaded = spec::load_file(pipeline)?;
     let p = &loaded.value;
     let parks = |t: &str| registry.get_metadata(t).is_some_and(|m| m.can_park());
+    if json {
+        let nodes: Vec<_> = p
+            .stages
+            .iter()
+            .map(|s| serde_json::json!({"name": s.name, "type": s.stage_type, "parks": parks(&s.stage_type)}))
+            .collect();
+        let edges: Vec<_> = p
+            .stages
+            .iter()
+            .flat_map(|s| s.dependency_names().map(move |d| serde_json::json!({"from": d, "to": s.name})))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"nodes": nodes, "edges": edges}))?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let out = match format {
         "mermaid" => {
             let mut s = String::from("flowchart TD\n");

@@ -41,7 +41,7 @@ pub(crate) fn dispatch(cli: Cli, registry: &StageRegistry) -> Result<ExitCode, C
         Command::Watch { once, until_idle, run } => {
             resume::watch(registry, &run::BatchOptions::from_args(&run, json), once, until_idle, json)
         }
-        Command::Graph { pipeline, format } => graph::graph(registry, &pipeline, &format),
+        Command::Graph { pipeline, format } => graph::graph(registry, &pipeline, &format, json),
         Command::Query { store, what } => query::query(&store, what, json),
         Command::Ledger { store, what } => ledger::ledger(&store, what, json),
     }
