@@ -340,3 +340,36 @@ fn the_run_state_round_trips_through_json_typed_by_the_producers_metadata() {
         "{err}"
     );
 }
+
+#[test]
+fn a_sequential_run_follows_the_execution_order_with_ties_by_declaration() {
+    // `chunk` is declared before `extract`, and becomes ready only after `parse`; `extract`
+    // too. `tally` (declared second) is ready as soon as `chunk` is done.
+    let yaml = "\
+name: order
+version: 2025-01-01
+stages:
+  - name: ingest
+    type: ingest
+  - name: tally
+    type: tally
+    depends_on: [chunk]
+  - name: parse
+    type: parse
+    depends_on: [ingest]
+  - name: chunk
+    type: chunk
+    depends_on: [parse]
+  - name: extract
+    type: extract
+    depends_on: [parse]
+";
+    let plan = plan(yaml).unwrap();
+    let events = Arc::new(CollectingSink::new());
+    Runner::new().with_events(events.clone()).run(&plan, job());
+    let started: Vec<String> =
+        events.events().into_iter().filter(|e| e.kind == EventKind::Started).map(|e| e.stage).collect();
+    let order: Vec<&str> = plan.order.iter().map(|&i| plan.stages[i].name.as_str()).collect();
+    assert_eq!(order, ["ingest", "parse", "chunk", "tally", "extract"]);
+    assert_eq!(started, order);
+}

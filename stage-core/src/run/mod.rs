@@ -245,8 +245,10 @@ impl Runner {
                     if self.workers == 1 {
                         let f = self.call(plan, i, &job, inputs);
                         self.record(plan, f, &mut slots, &mut lines, &mut state, &job);
+                        // One at a time, re-reading what is ready: a sequential run follows the
+                        // execution order exactly.
                         ran_inline = true;
-                        continue;
+                        break;
                     }
                     running += 1;
                     let tx = tx.clone();
