@@ -97,21 +97,6 @@ pub(crate) fn fts_query(query: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" OR "))
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-    }
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na.sqrt() * nb.sqrt())
-    }
-}
-
 fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -224,7 +209,12 @@ impl Store {
                 let mut rows = stmt.query([to_i64(vector.len())])?;
                 while let Some(row) = rows.next()? {
                     let stored = decode_vector(&row.get::<_, Vec<u8>>(3)?);
-                    scored.push((cosine(vector, &stored), row.get(1)?, row.get(2)?, row.get(0)?));
+                    scored.push((
+                        f64::from(crate::embed::cosine(vector, &stored)),
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(0)?,
+                    ));
                 }
             }
             scored
@@ -350,13 +340,6 @@ mod tests {
         let v = [0.5f32, -1.25, f32::MIN_POSITIVE, 3.0e9];
         assert_eq!(decode_vector(&encode_vector(&v)), v);
         assert_eq!(encode_vector(&[1.0]), 1.0f32.to_le_bytes());
-    }
-
-    #[test]
-    fn cosine_handles_zero_vectors() {
-        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
-        assert!((cosine(&[1.0, 1.0], &[2.0, 2.0]) - 1.0).abs() < 1e-12);
-        assert!((cosine(&[1.0, 0.0], &[-1.0, 0.0]) + 1.0).abs() < 1e-12);
     }
 
     #[test]
