@@ -407,24 +407,25 @@ impl Plan {
                 }
                 p
             };
-            let keys_of = |i: usize| -> Vec<String> {
-                match &resolved[i].keys_override {
-                    Some(k) => k.clone(),
-                    None => resolved[i].meta.state_key().keys().iter().map(|k| (*k).to_owned()).collect(),
-                }
-            };
+            // The keys each stage writes, overrides applied: computed once.
+            let keys: Vec<Vec<&str>> = resolved
+                .iter()
+                .map(|r| match &r.keys_override {
+                    Some(k) => k.iter().map(String::as_str).collect(),
+                    None => r.meta.state_key().keys().to_vec(),
+                })
+                .collect();
             let mut resource_cache: HashMap<TypeId, ResourceValue> = HashMap::new();
             let rcx = ResourceContext::new(spec.name.clone(), options.run_dir.clone());
             for (i, (s, r)) in spec.stages.iter().zip(&resolved).enumerate() {
                 // Nearest upstream first: reverse execution order.
-                let mut upstream: Vec<usize> = ancestors[i].iter().copied().collect();
+                let mut upstream: Vec<usize> = ancestors[i].iter().collect();
                 upstream.sort_by_key(|&j| std::cmp::Reverse(position[j]));
                 let mut inputs = Vec::new();
                 for input in r.meta.inputs() {
                     let mut providers = Vec::new();
                     for &j in &upstream {
-                        let keys = keys_of(j);
-                        let Some(pos) = keys.iter().position(|k| k == input.key) else { continue };
+                        let Some(pos) = keys[j].iter().position(|k| *k == input.key) else { continue };
                         let provided = resolved[j].meta.outputs().get(pos).map(|o| o.ty());
                         if let Some(t) = provided {
                             if t.id() != input.ty.id() {
@@ -464,7 +465,7 @@ impl Plan {
                     }
                     if providers.is_empty() && input.required {
                         let writers: Vec<String> = (0..spec.stages.len())
-                            .filter(|&j| j != i && keys_of(j).iter().any(|k| k == input.key))
+                            .filter(|&j| j != i && keys[j].contains(&input.key))
                             .map(|j| format!("`{}`", spec.stages[j].name))
                             .collect();
                         let fix = if writers.is_empty() {
@@ -505,7 +506,7 @@ impl Plan {
                                 ),
                             ));
                         }
-                    } else if !ancestors[i].iter().any(|&j| resolved[j].meta.stage_type() == dep) {
+                    } else if !ancestors[i].iter().any(|j| resolved[j].meta.stage_type() == dep) {
                         diags.push(Diagnostic::error(
                             path,
                             s.locs.depends_on.unwrap_or(s.loc),
@@ -614,14 +615,39 @@ impl Plan {
     }
 }
 
+/// A set of stage indexes, one bit each: unions of whole ancestries stay cheap on long
+/// pipelines.
+#[derive(Clone)]
+struct StageSet(Vec<u64>);
+
+impl StageSet {
+    fn new(n: usize) -> Self {
+        StageSet(vec![0; n.div_ceil(64)])
+    }
+    fn insert(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    fn union(&mut self, other: &StageSet) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .flat_map(|(w, &bits)| (0..64).filter(move |b| bits & (1 << b) != 0).map(move |b| w * 64 + b))
+    }
+}
+
 /// Each stage's transitive upstream stages.
-fn ancestors(deps: &[Vec<usize>], order: &[usize]) -> Vec<BTreeSet<usize>> {
-    let mut out: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); deps.len()];
+fn ancestors(deps: &[Vec<usize>], order: &[usize]) -> Vec<StageSet> {
+    let mut out = vec![StageSet::new(deps.len()); deps.len()];
     for &i in order {
-        let mut set = BTreeSet::new();
+        let mut set = StageSet::new(deps.len());
         for &d in &deps[i] {
             set.insert(d);
-            set.extend(out[d].iter().copied());
+            set.union(&out[d]);
         }
         out[i] = set;
     }

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+pub mod fuzz;
+
 /// `../shared/compat` beside the repository, where the original platform's files are.
 ///
 /// A fresh clone elsewhere has no `../shared`: then this returns `None` and the tests that

@@ -48,13 +48,17 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A diagnostic of the given severity at `loc` in `path`.
+    ///
+    /// The message is kept to one line: control characters and line separators in it (from
+    /// quoted file text, as in ``unknown key `a\nb` ``) are escaped (`\n`, `\u{1b}`), so that
+    /// a diagnostic always displays as one `path:line:column: severity: message` line.
     pub fn new(severity: Severity, path: &Arc<Path>, loc: Loc, message: impl Into<String>) -> Self {
         Diagnostic {
             severity,
             path: Arc::clone(path),
             line: loc.line,
             column: loc.column,
-            message: message.into(),
+            message: one_line(message.into()),
         }
     }
 
@@ -82,6 +86,27 @@ impl Diagnostic {
     pub fn loc(&self) -> Loc {
         Loc { line: self.line, column: self.column }
     }
+}
+
+/// Whether `c` would break a one-line message (or the terminal showing it).
+fn breaks_line(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// `message` with every character that [`breaks_line`] escaped (`\n`, `\t`, `\u{1b}`).
+fn one_line(message: String) -> String {
+    if !message.contains(breaks_line) {
+        return message;
+    }
+    let mut out = String::with_capacity(message.len() + 8);
+    for c in message.chars() {
+        if breaks_line(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl fmt::Display for Diagnostic {

@@ -271,10 +271,40 @@ pub fn parse_str(path: &Arc<Path>, text: &str) -> Result<Loaded<Node>, LoadError
         Ok(root) => b.sink.finish(root),
         Err(e) => {
             let mut sink = Sink::new(path);
-            sink.error(e.loc, e.message);
+            sink.error(directive_column(e.loc, text), e.message);
             Err(LoadError { errors: sink.diags, warnings: Vec::new() })
         }
     }
+}
+
+/// `loc` with its column in characters. saphyr-parser counts the name and parameters of a
+/// directive (`%NAME param`) in bytes, so on a directive line holding non-ASCII text the
+/// column of an error is a byte offset, possibly past the end of the line: on such a line
+/// (one starting with `%`) the column is read as the byte offset it is. Elsewhere, and on
+/// ASCII lines, the parser's columns are characters already.
+fn directive_column(loc: Loc, text: &str) -> Loc {
+    let Some(line) = nth_line(text, loc.line) else { return loc };
+    if !line.starts_with('%') || line.is_ascii() || loc.column == 0 {
+        return loc;
+    }
+    let mut byte = (loc.column as usize - 1).min(line.len());
+    while !line.is_char_boundary(byte) {
+        byte -= 1;
+    }
+    let column = line[..byte].chars().count() + 1;
+    Loc { line: loc.line, column: u32::try_from(column).unwrap_or(u32::MAX) }
+}
+
+/// Line `n` (1-based) of `text`, without its end; lines end at `\n`, `\r\n` or `\r`, as in
+/// YAML.
+fn nth_line(text: &str, n: u32) -> Option<&str> {
+    let mut rest = text;
+    for _ in 1..n {
+        let end = rest.find(['\n', '\r'])?;
+        let skip = if rest[end..].starts_with("\r\n") { 2 } else { 1 };
+        rest = &rest[end + skip..];
+    }
+    Some(&rest[..rest.find(['\n', '\r']).unwrap_or(rest.len())])
 }
 
 struct YamlError {
@@ -730,6 +760,19 @@ mod tests {
             parse_err("a: 1\n---\nb: 2\n"),
             "t.yaml:2:1: error: a second YAML document (`---`); this file may hold only one"
         );
+    }
+
+    #[test]
+    fn errors_on_non_ascii_directive_lines_have_character_columns() {
+        // The parser counts a directive's name in bytes: `%é\0` would be 1:4.
+        assert_eq!(parse_err("%\u{e9}\0"), "t.yaml:1:3: error: invalid YAML: found unprintable character");
+        assert_eq!(
+            parse_err("# c\r\n%Y\u{e9}\u{e9}L x\u{e9}\0\n"),
+            "t.yaml:2:9: error: invalid YAML: found unprintable character"
+        );
+        assert_eq!(nth_line("a\r\nb\rc\nd", 3), Some("c"));
+        assert_eq!(nth_line("a\n", 2), Some(""));
+        assert_eq!(nth_line("a", 3), None);
     }
 
     #[test]
