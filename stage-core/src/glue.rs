@@ -2,6 +2,7 @@
 //! default output handlers and counters. `#[stage]` generates a few lines that call these.
 
 use std::any::Any;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -16,9 +17,17 @@ pub type InvokeResult = Result<Option<SharedValue>, StageError>;
 /// The glue `#[stage]` generates: fetch the arguments, call the function, convert its return.
 pub type InvokeFn = fn(&StageArgs<'_>) -> InvokeResult;
 
+/// Where a call's context comes from: given, or built on first use (the runtime builds none
+/// for a stage that takes no context).
+#[derive(Clone, Copy)]
+enum ContextSource<'a> {
+    Given(&'a StageContext),
+    Lazy { cell: &'a OnceCell<StageContext>, make: &'a dyn Fn() -> StageContext },
+}
+
 /// The arguments of one stage call, in the order of the stage's metadata.
 pub struct StageArgs<'a> {
-    context: &'a StageContext,
+    context: ContextSource<'a>,
     inputs: &'a [Option<&'a dyn StateValue>],
     input_keys: &'a [&'a str],
     config: Option<&'a (dyn Any + Send + Sync)>,
@@ -35,12 +44,39 @@ impl<'a> StageArgs<'a> {
         config: Option<&'a ConfigValue>,
         resources: &'a [&'a (dyn Any + Send + Sync)],
     ) -> Self {
-        StageArgs { context, inputs, input_keys, config: config.map(|c| &**c), resources }
+        StageArgs {
+            context: ContextSource::Given(context),
+            inputs,
+            input_keys,
+            config: config.map(|c| &**c),
+            resources,
+        }
+    }
+
+    /// The same, with a context built by `make` into `cell` when the stage first asks for it.
+    pub(crate) fn with_lazy_context(
+        cell: &'a OnceCell<StageContext>,
+        make: &'a dyn Fn() -> StageContext,
+        inputs: &'a [Option<&'a dyn StateValue>],
+        input_keys: &'a [&'a str],
+        config: Option<&'a ConfigValue>,
+        resources: &'a [&'a (dyn Any + Send + Sync)],
+    ) -> Self {
+        StageArgs {
+            context: ContextSource::Lazy { cell, make },
+            inputs,
+            input_keys,
+            config: config.map(|c| &**c),
+            resources,
+        }
     }
 
     /// The run context.
     pub fn context(&self) -> &'a StageContext {
-        self.context
+        match self.context {
+            ContextSource::Given(c) => c,
+            ContextSource::Lazy { cell, make } => cell.get_or_init(make),
+        }
     }
 
     fn key(&self, i: usize) -> String {

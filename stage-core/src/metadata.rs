@@ -485,6 +485,49 @@ impl StageMetadata {
         self.schema_version = v;
         self
     }
+    /// What `#[stage]` emits: every field in one call (cheaper for the compiler than the
+    /// builder chain: one call to evaluate, no method lookups), checked by the macro.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    pub const fn __from_macro(
+        stage_type: &'static str,
+        description: &'static str,
+        invoke: InvokeFn,
+        location: Location,
+        state_key: StateKey,
+        inputs: &'static [InputSpec],
+        outputs: &'static [OutputType],
+        may_skip: bool,
+        config: Option<ConfigSpec>,
+        resources: &'static [ResourceSpec],
+        dependencies: &'static [&'static str],
+        version: &'static str,
+        output_handler: OutputHandler,
+        output_counter: OutputCounter,
+        parks: bool,
+        replaces: bool,
+    ) -> Self {
+        StageMetadata {
+            schema_version: SCHEMA_VERSION,
+            stage_type,
+            state_key,
+            inputs,
+            outputs,
+            may_skip,
+            config,
+            resources,
+            description,
+            dependencies,
+            version,
+            location,
+            output_handler,
+            output_counter,
+            invoke,
+            parks,
+            replaces,
+            macro_checked: true,
+        }
+    }
     #[doc(hidden)]
     pub const fn __macro_checked(mut self) -> Self {
         self.macro_checked = true;

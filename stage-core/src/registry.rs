@@ -5,8 +5,6 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::OnceLock;
 
-use std::collections::hash_map::Entry;
-
 use rustc_hash::FxHashMap;
 
 use crate::metadata::{StageMetadata, StateKey, SCHEMA_VERSION};
@@ -354,18 +352,13 @@ impl StageRegistry {
                     continue;
                 }
             }
-            match map.entry(m.stage_type()) {
-                Entry::Vacant(v) => {
-                    v.insert(m);
-                }
-                Entry::Occupied(mut o) => {
-                    let current = *o.get();
-                    if prefer(m, current) == Ordering::Less {
-                        o.insert(m);
-                        dropped.push(current);
-                    } else {
-                        dropped.push(m);
-                    }
+            // Inserted first (the common case: a new type); a duplicate is settled after.
+            if let Some(current) = map.insert(m.stage_type(), m) {
+                if prefer(m, current) == Ordering::Less {
+                    dropped.push(current);
+                } else {
+                    map.insert(current.stage_type(), current);
+                    dropped.push(m);
                 }
             }
         }

@@ -96,6 +96,7 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
     // is about: a type that breaks a rule is then reported once, at that type, and not once
     // per place the generated code uses it.
 
+    let core = quote!(#p::core);
     // Arguments, in parameter order, and the metadata describing them.
     let mut call_args = Vec::new();
     let mut inputs = Vec::new();
@@ -103,7 +104,7 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
     let mut config = None;
     for param in &f.params {
         match &param.kind {
-            ParamKind::Context => call_args.push(quote!(__args.context())),
+            ParamKind::Context => call_args.push(quote!(#p::StageArgs::context(__args))),
             ParamKind::Input { key, ty, required } => {
                 let i = inputs.len();
                 let span = ty.span();
@@ -111,18 +112,18 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
                     if *required { ("required", "input") } else { ("optional", "optional_input") };
                 let (spec, fetch) = (Ident::new(spec, span), Ident::new(fetch, span));
                 inputs.push(quote_spanned!(span=> #krate::InputSpec::#spec::<#ty>(#key)));
-                call_args.push(quote_spanned!(span=> __args.#fetch::<#ty>(#i)?));
+                call_args.push(quote_spanned!(span=> #p::StageArgs::#fetch::<#ty>(__args, #i)?));
             }
             ParamKind::Config { ty } => {
                 let span = ty.span();
-                config = Some(quote_spanned!(span=> .with_config(#krate::ConfigSpec::of::<#ty>())));
-                call_args.push(quote_spanned!(span=> __args.config::<#ty>()?));
+                config = Some(quote_spanned!(span=> #krate::ConfigSpec::of::<#ty>()));
+                call_args.push(quote_spanned!(span=> #p::StageArgs::config::<#ty>(__args)?));
             }
             ParamKind::Resource { ty } => {
                 let i = resources.len();
                 let span = ty.span();
                 resources.push(quote_spanned!(span=> #krate::ResourceSpec::of::<#ty>()));
-                call_args.push(quote_spanned!(span=> __args.resource::<#ty>(#i)?));
+                call_args.push(quote_spanned!(span=> #p::StageArgs::resource::<#ty>(__args, #i)?));
             }
         }
     }
@@ -195,7 +196,6 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
     // The conversion of the return, taken apart here rather than through `Returns<Kind>` on
     // the whole return type, so that a bad value type is reported at the value type (as
     // `StateValue`) and a bad error type at the error type (as `StageFailure`).
-    let core = quote!(#p::core);
     let write = quote_spanned!(value_span=> <#value_ty as #p::Returns<#p::kind::Plain>>::into_output(__v));
     // Spanned whole at the error type (the crate path too), so a bad `E` is reported there
     // alone, with `StageFailure`'s message, and no label on the attribute.
@@ -231,15 +231,30 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
         },
     };
 
-    let dependencies = args.dependencies.get().map(|deps| quote!(.with_dependencies(&[#(#deps),*])));
+    let dependencies = args.dependencies.get().map(|deps| quote!(#(#deps),*));
+    let config = match config {
+        Some(c) => quote!(#core::option::Option::Some(#c)),
+        None => quote!(#core::option::Option::None),
+    };
     let parks = args.parks.get().is_some();
     let replaces = args.replace.get().is_some();
+
+    // Empty lists need no `const` block (one body less for the compiler).
+    let inputs_list = if inputs.is_empty() { quote!(&[]) } else { quote!(const { &[#(#inputs),*] }) };
+    let resources_list =
+        if resources.is_empty() { quote!(&[]) } else { quote!(const { &[#(#resources),*] }) };
 
     let mut item: ItemFn = f.item.clone();
     ast::strip_param_attrs(&mut item);
     // Inputs are `&T` with `T` the stored type: a `&Vec<T>` input cannot be the `&[T]` clippy
     // asks for (a slice is not a state value).
     item.attrs.push(syn::parse_quote!(#[allow(clippy::ptr_arg)]));
+    // The stage's body is compiled once, as the function: never inlined into its call glue
+    // (which would compile it a second time, for no gain: the glue is called through a
+    // pointer). A function with an `#[inline]` attribute of its own keeps it.
+    if !item.attrs.iter().any(|a| a.path().is_ident("inline")) {
+        item.attrs.push(syn::parse_quote!(#[inline(never)]));
+    }
     let vis = &f.item.vis;
     let fn_span = fn_name.span();
     let location = quote_spanned! {fn_span=>
@@ -263,25 +278,30 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
             // `StateValue`'s message (the later uses of the type, at the same span, are not).
             #(#state_value_checks)*
             let __outputs: &[#krate::OutputType] = const { &[#(#outputs),*] };
-            let __inputs: &[#krate::InputSpec] = const { &[#(#inputs),*] };
-            let __resources: &[#krate::ResourceSpec] = const { &[#(#resources),*] };
+            let __inputs: &[#krate::InputSpec] = #inputs_list;
+            let __resources: &[#krate::ResourceSpec] = #resources_list;
             let __invoke: #p::InvokeFn = |__args| {
                 let __ret: #ret_ty = #fn_name(#(#call_args),*);
                 #convert
             };
-            #krate::StageMetadata::new(#stage_type, #description, __invoke, #location)
-                .with_state_key(#state_key)
-                .with_inputs(__inputs)
-                .with_outputs(__outputs, #may_skip)
-                .with_resources(__resources)
-                #config
-                #dependencies
-                .with_version(#version)
-                .with_output_handler(#handler)
-                .with_output_counter(#counter)
-                .with_parks(#parks)
-                .with_replaces(#replaces)
-                .__macro_checked()
+            #krate::StageMetadata::__from_macro(
+                #stage_type,
+                #description,
+                __invoke,
+                #location,
+                #state_key,
+                __inputs,
+                __outputs,
+                #may_skip,
+                #config,
+                __resources,
+                &[#dependencies],
+                #version,
+                #handler,
+                #counter,
+                #parks,
+                #replaces,
+            )
         };
     }
 }

@@ -65,6 +65,12 @@ pub struct Event {
 pub trait EventSink: Send + Sync {
     /// Receives one event.
     fn event(&self, event: &Event);
+    /// Whether the sink wants events of this kind; when it does not, the runtime does not
+    /// build them. By default every event is wanted.
+    fn wants(&self, kind: &EventKind) -> bool {
+        let _ = kind;
+        true
+    }
 }
 
 /// The default sink: logs each event through `tracing`.
@@ -72,6 +78,14 @@ pub trait EventSink: Send + Sync {
 pub struct TracingSink;
 
 impl EventSink for TracingSink {
+    /// Only the events `tracing` would record at their level: none without a subscriber.
+    fn wants(&self, kind: &EventKind) -> bool {
+        match kind {
+            EventKind::Retrying { .. } => tracing::enabled!(tracing::Level::WARN),
+            EventKind::Failed { .. } => tracing::enabled!(tracing::Level::ERROR),
+            _ => tracing::enabled!(tracing::Level::INFO),
+        }
+    }
     fn event(&self, e: &Event) {
         let (job, stage, ty) = (&e.job_id, &e.stage, &e.stage_type);
         match &e.kind {

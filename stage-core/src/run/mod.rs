@@ -6,6 +6,7 @@ mod report;
 mod resilience;
 mod state;
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
@@ -97,22 +98,87 @@ struct Call {
 }
 
 impl Call {
-    /// Calls the stage, panics caught; returns its result and its park request.
-    fn invoke(&self) -> (Result<Option<SharedValue>, StageError>, Option<String>) {
-        let ctx = StageContext::new(self.job.clone(), self.name.clone(), self.meta.stage_type())
+    fn as_ref(&self) -> CallRef<'_> {
+        CallRef {
+            meta: self.meta,
+            job: &self.job,
+            name: &self.name,
+            ledger: &self.ledger,
+            clock: &self.clock,
+            host: &self.host,
+            spec_json: &self.spec_json,
+            gate: self.gate.as_ref(),
+            config: self.config.as_ref(),
+            resources: &self.resources,
+            inputs: &self.inputs,
+            cancel: Some(&self.cancel),
+        }
+    }
+}
+
+/// What one attempt reads, borrowed: an attempt on the run's own thread copies nothing.
+struct CallRef<'a> {
+    meta: &'static crate::StageMetadata,
+    job: &'a Arc<Job>,
+    name: &'a str,
+    ledger: &'a Arc<dyn Ledger>,
+    clock: &'a Arc<dyn Clock>,
+    host: &'a Arc<HostSettings>,
+    spec_json: &'a Arc<serde_json::Value>,
+    gate: Option<&'a Arc<crate::spec::EffectiveGate>>,
+    config: Option<&'a crate::ConfigValue>,
+    resources: &'a [crate::ResourceValue],
+    inputs: &'a [Option<SharedValue>],
+    /// The attempt's cancellation token, when it can be abandoned (it runs under a timeout).
+    cancel: Option<&'a CancelToken>,
+}
+
+/// Inputs of at most this many keys are passed from the stack, not from a `Vec`.
+const INLINE_INPUTS: usize = 8;
+
+impl CallRef<'_> {
+    /// The stage's context, built only when the stage asks for it.
+    fn context(&self) -> StageContext {
+        let ctx = StageContext::new(self.job.clone(), self.name, self.meta.stage_type())
             .with_ledger(self.ledger.clone())
             .with_clock(self.clock.clone())
             .with_stage_spec(self.spec_json.clone())
-            .with_gate(self.gate.clone())
-            .with_host(self.host.clone())
-            .with_cancel(self.cancel.clone());
-        let refs: Vec<Option<&dyn StateValue>> = self.inputs.iter().map(|v| v.as_deref()).collect();
-        let keys: Vec<&str> = self.meta.inputs().iter().map(|i| i.key).collect();
-        let resources = resource_refs(&self.resources);
-        let args = StageArgs::new(&ctx, &refs, &keys, self.config.as_ref(), &resources);
+            .with_gate(self.gate.cloned())
+            .with_host(self.host.clone());
+        match self.cancel {
+            Some(c) => ctx.with_cancel(c.clone()),
+            None => ctx,
+        }
+    }
+
+    /// Calls the stage, panics caught; returns its result and its park request.
+    fn invoke(&self) -> (Result<Option<SharedValue>, StageError>, Option<String>) {
+        let specs = self.meta.inputs();
+        let mut refs_buf: [Option<&dyn StateValue>; INLINE_INPUTS] = [None; INLINE_INPUTS];
+        let mut keys_buf: [&str; INLINE_INPUTS] = [""; INLINE_INPUTS];
+        let (refs_vec, keys_vec): (Vec<Option<&dyn StateValue>>, Vec<&str>);
+        let (refs, keys): (&[Option<&dyn StateValue>], &[&str]) =
+            if self.inputs.len() <= INLINE_INPUTS && specs.len() <= INLINE_INPUTS {
+                for (slot, v) in refs_buf.iter_mut().zip(self.inputs) {
+                    *slot = v.as_deref();
+                }
+                for (slot, spec) in keys_buf.iter_mut().zip(specs) {
+                    *slot = spec.key;
+                }
+                (&refs_buf[..self.inputs.len()], &keys_buf[..specs.len()])
+            } else {
+                refs_vec = self.inputs.iter().map(|v| v.as_deref()).collect();
+                keys_vec = specs.iter().map(|i| i.key).collect();
+                (&refs_vec, &keys_vec)
+            };
+        let resources = resource_refs(self.resources);
+        let cell = OnceCell::new();
+        let make = || self.context();
+        let args = StageArgs::with_lazy_context(&cell, &make, refs, keys, self.config, &resources);
         let result = catch_unwind(AssertUnwindSafe(|| self.meta.invoke(&args)))
             .unwrap_or_else(|payload| Err(StageError::Panicked(panic_message(&*payload))));
-        (result, ctx.take_park_request())
+        // Only a stage that took its context can have asked to park.
+        (result, cell.get().and_then(StageContext::take_park_request))
     }
 }
 
@@ -187,7 +253,6 @@ impl Runner {
     pub fn run_from(&self, plan: &Plan, mut state: RunState) -> RunOutcome {
         let started = Instant::now();
         let job = Arc::new(state.job.clone());
-        let initial = initial_state(&job);
         let n = plan.stages.len();
         let mut slots: Vec<Slot> = (0..n)
             .map(|i| match state.stages.get(&plan.stages[i].name) {
@@ -196,79 +261,19 @@ impl Runner {
             })
             .collect();
         let mut lines: Vec<Option<StageReport>> = (0..n)
-            .map(|i| state.stages.get(&plan.stages[i].name).and_then(|r| r.report.clone()))
+            .map(|i| state.stages.get(&plan.stages[i].name).and_then(|r| r.report.as_deref().cloned()))
             .map(|r| r.filter(|r| r.status == StageStatus::Completed))
             .collect();
 
-        let (tx, rx) = mpsc::channel::<Finished>();
-        std::thread::scope(|scope| {
-            let mut running = 0usize;
-            loop {
-                // Settle what cannot run, then start what can, in execution order.
-                let mut progressed = true;
-                while progressed {
-                    progressed = false;
-                    for &i in &plan.order {
-                        if !matches!(slots[i], Slot::Pending) {
-                            continue;
-                        }
-                        let blocked = plan.stages[i].deps.iter().find(|&&d| slots[d].blocks());
-                        if let Some(&d) = blocked {
-                            let why = slots[d].why(&plan.stages[d].name);
-                            self.emit(
-                                &job,
-                                &plan.stages[i],
-                                events::EventKind::Skipped { reason: why.clone() },
-                            );
-                            lines[i] = Some(line(&plan.stages[i], StageStatus::Skipped, 0, 0, 0, Some(why)));
-                            slots[i] = Slot::Skipped;
-                            progressed = true;
-                        }
-                    }
-                }
-                let mut ran_inline = false;
-                let ready: Vec<usize> = plan
-                    .order
-                    .iter()
-                    .copied()
-                    .filter(|&i| {
-                        matches!(slots[i], Slot::Pending)
-                            && plan.stages[i].deps.iter().all(|&d| matches!(slots[d], Slot::Done))
-                    })
-                    .collect();
-                for i in ready {
-                    if running >= self.workers {
-                        break;
-                    }
-                    let inputs = gather(plan, i, &initial, &state, &job);
-                    slots[i] = Slot::Running;
-                    if self.workers == 1 {
-                        let f = self.call(plan, i, &job, inputs);
-                        self.record(plan, f, &mut slots, &mut lines, &mut state, &job);
-                        // One at a time, re-reading what is ready: a sequential run follows the
-                        // execution order exactly.
-                        ran_inline = true;
-                        break;
-                    }
-                    running += 1;
-                    let tx = tx.clone();
-                    let job = job.clone();
-                    scope.spawn(move || {
-                        let f = self.call(plan, i, &job, inputs);
-                        let _ = tx.send(f);
-                    });
-                }
-                if running == 0 {
-                    if ran_inline {
-                        continue;
-                    }
-                    break;
-                }
-                let Ok(f) = rx.recv() else { break };
-                running -= 1;
-                self.record(plan, f, &mut slots, &mut lines, &mut state, &job);
-            }
-        });
+        if self.workers == 1 {
+            // Sequential: no thread scope, no channel.
+            self.drive(plan, None, &job, &mut slots, &mut lines, &mut state);
+        } else {
+            let (tx, rx) = mpsc::channel::<Finished>();
+            std::thread::scope(|scope| {
+                self.drive(plan, Some((scope, &tx, &rx)), &job, &mut slots, &mut lines, &mut state)
+            });
+        }
 
         let stages: Vec<StageReport> = plan.order.iter().filter_map(|&i| lines[i].take()).collect();
         let status = if stages.iter().any(|s| s.status == StageStatus::Failed) {
@@ -292,7 +297,93 @@ impl Runner {
         RunOutcome { report, state }
     }
 
+    /// Runs what can run until nothing can: on this thread with no pool, else up to
+    /// `workers` stages at once on the scope's threads, their ends received on the channel.
+    #[allow(clippy::type_complexity)]
+    fn drive<'scope, 'env: 'scope>(
+        &'env self,
+        plan: &'env Plan,
+        pool: Option<(
+            &'scope std::thread::Scope<'scope, 'env>,
+            &mpsc::Sender<Finished>,
+            &mpsc::Receiver<Finished>,
+        )>,
+        job: &Arc<Job>,
+        slots: &mut [Slot],
+        lines: &mut [Option<StageReport>],
+        state: &mut RunState,
+    ) {
+        let initial = initial_state(job);
+        let n = plan.stages.len();
+        let mut running = 0usize;
+        let mut ready: Vec<usize> = Vec::with_capacity(n);
+        let mut inputs_buf: Vec<Option<SharedValue>> = Vec::new();
+        loop {
+            // Settle what cannot run, then start what can, in execution order.
+            let mut progressed = true;
+            while progressed {
+                progressed = false;
+                for &i in &plan.order {
+                    if !matches!(slots[i], Slot::Pending) {
+                        continue;
+                    }
+                    let blocked = plan.stages[i].deps.iter().find(|&&d| slots[d].blocks());
+                    if let Some(&d) = blocked {
+                        let why = slots[d].why(&plan.stages[d].name);
+                        self.emit(job, &plan.stages[i], events::EventKind::Skipped { reason: why.clone() });
+                        lines[i] = Some(line(&plan.stages[i], StageStatus::Skipped, 0, 0, 0, Some(why)));
+                        slots[i] = Slot::Skipped;
+                        progressed = true;
+                    }
+                }
+            }
+            let mut ran_inline = false;
+            ready.clear();
+            ready.extend(plan.order.iter().copied().filter(|&i| {
+                matches!(slots[i], Slot::Pending)
+                    && plan.stages[i].deps.iter().all(|&d| matches!(slots[d], Slot::Done))
+            }));
+            for &i in &ready {
+                if running >= self.workers {
+                    break;
+                }
+                slots[i] = Slot::Running;
+                let Some((scope, tx, _)) = pool else {
+                    // Inputs gathered into one buffer, reused stage after stage.
+                    let gathered = gather(plan, i, &initial, state, job, &mut inputs_buf);
+                    let f = self.call(plan, i, job, gathered.map(|()| inputs_buf.as_slice()));
+                    self.record(plan, f, slots, lines, state, job);
+                    // One at a time, re-reading what is ready: a sequential run follows the
+                    // execution order exactly.
+                    ran_inline = true;
+                    break;
+                };
+                running += 1;
+                let tx = tx.clone();
+                let job = job.clone();
+                let mut inputs = Vec::new();
+                let gathered = gather(plan, i, &initial, state, &job, &mut inputs);
+                scope.spawn(move || {
+                    let f = self.call(plan, i, &job, gathered.map(|()| inputs.as_slice()));
+                    let _ = tx.send(f);
+                });
+            }
+            if running == 0 {
+                if ran_inline {
+                    continue;
+                }
+                break;
+            }
+            let Some(Ok(f)) = pool.map(|(_, _, rx)| rx.recv()) else { break };
+            running -= 1;
+            self.record(plan, f, slots, lines, state, job);
+        }
+    }
+
     fn emit(&self, job: &Job, stage: &PlannedStage, kind: events::EventKind) {
+        if !self.events.wants(&kind) {
+            return;
+        }
         self.events.event(&Event {
             job_id: job.job_id.clone(),
             stage: stage.name.clone(),
@@ -308,7 +399,7 @@ impl Runner {
         plan: &Plan,
         idx: usize,
         job: &Arc<Job>,
-        inputs: Result<Vec<Option<SharedValue>>, String>,
+        inputs: Result<&[Option<SharedValue>], String>,
     ) -> Finished {
         let stage = &plan.stages[idx];
         self.emit(job, stage, events::EventKind::Started);
@@ -323,7 +414,8 @@ impl Runner {
         let timeout =
             policy.filter(|_| !stage.meta.can_park()).map(|p| Duration::from_secs_f64(p.timeout_seconds));
         let breaker = policy.and_then(|p| p.circuit_breaker.as_ref());
-        let breaker_key = format!("{}/{}", plan.pipeline.name, stage.name);
+        let breaker_key =
+            if breaker.is_some() { format!("{}/{}", plan.pipeline.name, stage.name) } else { String::new() };
         let clock = &*self.clock;
         let mut attempt = 0;
         let ended = loop {
@@ -336,7 +428,7 @@ impl Runner {
                     break Ended::Failed(msg);
                 }
             }
-            let outcome = self.attempt(stage, job, &inputs, timeout);
+            let outcome = self.attempt(stage, job, inputs, timeout);
             if let Some(cb) = breaker {
                 self.resilience.record(&breaker_key, cb, !matches!(outcome, Ended::Failed(_)), clock);
             }
@@ -366,28 +458,42 @@ impl Runner {
         inputs: &[Option<SharedValue>],
         timeout: Option<Duration>,
     ) -> Ended {
-        let call = Call {
-            meta: stage.meta,
-            job: job.clone(),
-            name: stage.name.clone(),
-            ledger: self.ledger.clone(),
-            clock: self.clock.clone(),
-            host: self.host.clone(),
-            spec_json: stage.spec_json.clone(),
-            gate: stage.gate.clone(),
-            config: stage.config.clone(),
-            resources: stage.resources.clone(),
-            inputs: inputs.to_vec(),
-            cancel: CancelToken::new(),
-        };
         let (result, park) = match timeout {
-            None => call.invoke(),
+            None => CallRef {
+                meta: stage.meta,
+                job,
+                name: &stage.name,
+                ledger: &self.ledger,
+                clock: &self.clock,
+                host: &self.host,
+                spec_json: &stage.spec_json,
+                gate: stage.gate.as_ref(),
+                config: stage.config.as_ref(),
+                resources: &stage.resources,
+                inputs,
+                cancel: None,
+            }
+            .invoke(),
             Some(t) => {
+                let call = Call {
+                    meta: stage.meta,
+                    job: job.clone(),
+                    name: stage.name.clone(),
+                    ledger: self.ledger.clone(),
+                    clock: self.clock.clone(),
+                    host: self.host.clone(),
+                    spec_json: stage.spec_json.clone(),
+                    gate: stage.gate.clone(),
+                    config: stage.config.clone(),
+                    resources: stage.resources.clone(),
+                    inputs: inputs.to_vec(),
+                    cancel: CancelToken::new(),
+                };
                 let cancel = call.cancel.clone();
                 let (tx, rx) = mpsc::sync_channel(1);
                 let spawned = std::thread::Builder::new()
                     .name(format!("stage-{}", stage.name))
-                    .spawn(move || drop(tx.send(call.invoke())));
+                    .spawn(move || drop(tx.send(call.as_ref().invoke())));
                 if let Err(e) = spawned {
                     return Ended::Failed(format!("could not start a thread for the stage: {e}"));
                 }
@@ -435,10 +541,16 @@ impl Runner {
                 0
             }
         };
-        let keys = stage.keys();
-        let raw = keys.is_empty().then(|| out.clone());
+        let raw = (key_count(stage) == 0).then(|| out.clone());
         let mut sink = crate::OutputSink::new();
-        match (meta.output_handler().apply)(out, &keys, &mut sink) {
+        let applied = match &stage.keys_override {
+            None => (meta.output_handler().apply)(out, meta.state_key().keys(), &mut sink),
+            Some(keys) => {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                (meta.output_handler().apply)(out, &keys, &mut sink)
+            }
+        };
+        match applied {
             Ok(()) => Ended::Done { written: sink.into_written(), raw, count },
             Err(e) => Ended::Failed(e.to_string()),
         }
@@ -454,6 +566,7 @@ impl Runner {
         job: &Job,
     ) {
         let stage = &plan.stages[f.idx];
+        let mut output = None;
         let (status, count, message) = match f.ended {
             Ended::Done { written, raw, count } => {
                 self.emit(
@@ -465,7 +578,7 @@ impl Runner {
                         output_count: count,
                     },
                 );
-                state.complete(stage, written, raw);
+                output = Some((written, raw));
                 slots[f.idx] = Slot::Done;
                 (StageStatus::Completed, count, None)
             }
@@ -485,18 +598,27 @@ impl Runner {
             }
         };
         let l = line(stage, status, f.attempts, count, f.duration_ms, message);
-        state.set_report(stage, l.clone());
+        match output {
+            Some((written, raw)) => state.complete(stage, written, raw, l.clone()),
+            None => state.set_report(stage, l.clone()),
+        }
         lines[f.idx] = Some(l);
         if let Some(cp) = &self.checkpoint {
             cp.checkpoint(plan, state);
         }
-        let prefix = format!("stage.{}", stage.name);
+        // `stage.<name>.<field>`, each key written into one buffer.
+        let mut key = String::with_capacity(stage.name.len() + 20);
         for (field, value) in [
             ("attempts", serde_json::json!(f.attempts)),
             ("output_count", serde_json::json!(count)),
             ("duration_ms", serde_json::json!(f.duration_ms)),
         ] {
-            if let Err(e) = self.ledger.set(&job.job_id, &format!("{prefix}.{field}"), value) {
+            key.clear();
+            key.push_str("stage.");
+            key.push_str(&stage.name);
+            key.push('.');
+            key.push_str(field);
+            if let Err(e) = self.ledger.set(&job.job_id, &key, value) {
                 tracing::warn!(job = %job.job_id, stage = %stage.name, "ledger write failed: {e}");
             }
         }
@@ -545,6 +667,11 @@ fn line(
     }
 }
 
+/// How many keys a stage writes (overrides applied), without listing them.
+fn key_count(stage: &PlannedStage) -> usize {
+    stage.keys_override.as_ref().map_or_else(|| stage.meta.state_key().keys().len(), Vec::len)
+}
+
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
@@ -580,9 +707,10 @@ fn gather(
     initial: &BTreeMap<&'static str, SharedValue>,
     state: &RunState,
     job: &Job,
-) -> Result<Vec<Option<SharedValue>>, String> {
+    out: &mut Vec<Option<SharedValue>>,
+) -> Result<(), String> {
     let stage = &plan.stages[idx];
-    let mut out = Vec::with_capacity(stage.inputs.len());
+    out.clear();
     for (spec, binding) in stage.meta.inputs().iter().zip(&stage.inputs) {
         let found = binding.iter().find_map(|p| match p {
             Provider::Initial => initial.get(spec.key).cloned(),
@@ -609,5 +737,5 @@ fn gather(
         }
         out.push(found);
     }
-    Ok(out)
+    Ok(())
 }

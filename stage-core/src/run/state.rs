@@ -21,7 +21,7 @@ pub struct StageRecord {
     /// Its raw output, for a stage that writes no key.
     pub raw: Option<SharedValue>,
     /// Its report line.
-    pub report: Option<StageReport>,
+    pub report: Option<Box<StageReport>>,
 }
 
 /// The state of one run.
@@ -49,22 +49,25 @@ impl RunState {
         stage: &PlannedStage,
         written: Vec<(String, SharedValue)>,
         raw: Option<SharedValue>,
+        line: StageReport,
     ) {
         self.stages.insert(
             stage.name.clone(),
-            StageRecord { status: super::StageStatus::Completed, written, raw, report: None },
+            StageRecord { status: super::StageStatus::Completed, written, raw, report: Some(Box::new(line)) },
         );
     }
 
     pub(crate) fn set_report(&mut self, stage: &PlannedStage, line: StageReport) {
-        let rec = self.stages.entry(stage.name.clone()).or_insert_with(|| StageRecord {
-            status: line.status,
-            written: Vec::new(),
-            raw: None,
-            report: None,
-        });
-        rec.status = line.status;
-        rec.report = Some(line);
+        // Looked up before inserting: the stage's name is copied only for a new record.
+        if let Some(rec) = self.stages.get_mut(&stage.name) {
+            rec.status = line.status;
+            rec.report = Some(Box::new(line));
+            return;
+        }
+        self.stages.insert(
+            stage.name.clone(),
+            StageRecord { status: line.status, written: Vec::new(), raw: None, report: Some(Box::new(line)) },
+        );
     }
 
     /// The value stage `stage` wrote under `key`, if it completed and wrote it.
@@ -93,30 +96,30 @@ impl RunState {
     /// `results[stage] = {type, output}` (contract §4): the raw output for a stage that writes
     /// no key, `state[key]` for one key, `{key: state[key]}` for several.
     pub fn results(&self, plan: &Plan) -> BTreeMap<String, serde_json::Value> {
-        let mut out = BTreeMap::new();
-        for &i in &plan.order {
-            let stage = &plan.stages[i];
-            let Some(rec) = self.stages.get(&stage.name) else { continue };
-            if rec.status != super::StageStatus::Completed {
-                continue;
-            }
-            let json = |v: &SharedValue| {
-                v.to_json().unwrap_or_else(|e| serde_json::json!({ "unserializable": e.to_string() }))
-            };
-            let keys = stage.keys();
-            let output = match keys.len() {
-                0 => rec.raw.as_ref().map(json).unwrap_or(serde_json::Value::Null),
-                1 => rec.written.first().map(|(_, v)| json(v)).unwrap_or(serde_json::Value::Null),
-                _ => {
-                    serde_json::Value::Object(rec.written.iter().map(|(k, v)| (k.clone(), json(v))).collect())
+        let json = |v: &SharedValue| {
+            v.to_json().unwrap_or_else(|e| serde_json::json!({ "unserializable": e.to_string() }))
+        };
+        plan.order
+            .iter()
+            .filter_map(|&i| {
+                let stage = &plan.stages[i];
+                let rec = self.stages.get(&stage.name)?;
+                if rec.status != super::StageStatus::Completed {
+                    return None;
                 }
-            };
-            out.insert(
-                stage.name.clone(),
-                serde_json::json!({ "type": stage.meta.stage_type(), "output": output }),
-            );
-        }
-        out
+                let output = match super::key_count(stage) {
+                    0 => rec.raw.as_ref().map(json).unwrap_or(serde_json::Value::Null),
+                    1 => rec.written.first().map(|(_, v)| json(v)).unwrap_or(serde_json::Value::Null),
+                    _ => serde_json::Value::Object(
+                        rec.written.iter().map(|(k, v)| (k.clone(), json(v))).collect(),
+                    ),
+                };
+                Some((
+                    stage.name.clone(),
+                    serde_json::json!({ "type": stage.meta.stage_type(), "output": output }),
+                ))
+            })
+            .collect()
     }
 
     /// The state as JSON: `{job, stages: {name: {status, written: {key: value}, raw, report}}}`.
@@ -157,7 +160,10 @@ impl RunState {
                 })?),
                 _ => None,
             };
-            stages.insert(name, StageRecord { status: rec.status, written, raw, report: rec.report });
+            stages.insert(
+                name,
+                StageRecord { status: rec.status, written, raw, report: rec.report.map(Box::new) },
+            );
         }
         Ok(RunState { job: stored.job, stages })
     }
