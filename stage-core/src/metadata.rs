@@ -312,6 +312,11 @@ impl OutputSink {
     pub fn new() -> Self {
         Self::default()
     }
+    /// An empty sink writing into `buffer` (cleared): a run reuses one buffer stage after stage.
+    pub(crate) fn reusing(mut buffer: Vec<(String, SharedValue)>) -> Self {
+        buffer.clear();
+        OutputSink { written: buffer }
+    }
     /// Writes `value` under `key`.
     pub fn write(&mut self, key: &str, value: SharedValue) {
         self.written.push((key.to_owned(), value));

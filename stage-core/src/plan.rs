@@ -69,6 +69,8 @@ impl fmt::Debug for ResolvedStage {
 pub struct PlannedStage {
     /// The stage's name in the pipeline.
     pub name: String,
+    /// The name again, shared with the run states that record this stage.
+    pub(crate) key: Arc<str>,
     /// Its type's metadata.
     pub meta: &'static StageMetadata,
     pub(crate) keys_override: Option<Vec<String>>,
@@ -559,6 +561,7 @@ impl Plan {
                 let policy = options.policies.as_ref().and_then(|p| p.get(s.policy_name()).cloned());
                 stages.push(PlannedStage {
                     name: s.name.clone(),
+                    key: Arc::from(s.name.as_str()),
                     meta: r.meta,
                     keys_override: r.keys_override.clone(),
                     description: r.description.clone(),

@@ -322,6 +322,54 @@ fn two_workers_give_the_same_report_as_one() {
 }
 
 #[test]
+fn results_are_read_from_the_shared_state_and_serialize_as_a_map() {
+    let plan = plan(LINEAR).unwrap();
+    let out = Runner::new().run(&plan, job());
+    let results = &out.report.results;
+    // Sorted by name, one per completed stage, whatever order they ran in.
+    assert_eq!(results.names().collect::<Vec<_>>(), ["chunk", "extract", "ingest", "parse", "tally"]);
+    assert_eq!(results.len(), 5);
+    assert!(results.contains_key("tally") && !results.contains_key("nope"));
+    assert_eq!(results.get("tally"), Some(&json!({"type": "tally", "output": 2})));
+    assert_eq!(results.get("nope"), None);
+    // Serialized: the contract's map; read back: equal.
+    let as_json = serde_json::to_value(results).unwrap();
+    assert_eq!(as_json, serde_json::to_value(results.to_map()).unwrap());
+    assert_eq!(as_json["chunk"]["output"], json!(["Aspirin and COX", "Statins"]));
+    let back: stage_core::run::Results = serde_json::from_value(as_json).unwrap();
+    assert_eq!(&back, results);
+    assert_eq!(back["extract"], results["extract"]);
+    // The state's own view agrees, and its stages are in execution order.
+    assert_eq!(&out.state.results(), results);
+    let ran: Vec<&str> = out.state.stages().map(|(name, _)| name).collect();
+    assert_eq!(ran, ["ingest", "parse", "chunk", "extract", "tally"]);
+    assert_eq!(out.state.stage("chunk").map(|r| r.output_count), Some(2));
+    assert_eq!(out.state.outputs("chunk").iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["chunks"]);
+    assert!(out.state.outputs("tally").is_empty(), "a stage writing no key has no outputs");
+}
+
+#[test]
+fn resuming_a_clone_of_a_state_leaves_the_first_run_untouched() {
+    let plan = plan(LINEAR).unwrap();
+    let first = Runner::new().run(&plan, job());
+    let before = first.report.results.to_map();
+    // A state with only `ingest` and `parse`: run again from a clone of it.
+    let partial_plan = plan_with(
+        "name: linear\nversion: 2025-01-01\nstages:\n  - name: ingest\n    type: ingest\n  - name: parse\n    type: parse\n    depends_on: [ingest]\n",
+        &PlanOptions::default(),
+    )
+    .unwrap();
+    let partial = Runner::new().run(&partial_plan, job());
+    let resumed = Runner::new().run_from(&plan, partial.state.clone());
+    assert_eq!(resumed.report.status, RunStatus::Completed);
+    assert_eq!(resumed.report.results.to_map(), before);
+    // The clone was changed by the resumed run; the original was not.
+    assert_eq!(partial.state.stages().len(), 2);
+    assert_eq!(partial.report.results.len(), 2);
+    assert_eq!(resumed.state.stages().len(), 5);
+}
+
+#[test]
 fn the_run_state_round_trips_through_json_typed_by_the_producers_metadata() {
     let plan = plan(LINEAR).unwrap();
     let out = Runner::new().run(&plan, job());
@@ -330,7 +378,7 @@ fn the_run_state_round_trips_through_json_typed_by_the_producers_metadata() {
     let doc = back.written("parse", "document").unwrap();
     assert_eq!(doc.downcast_ref::<Document>().unwrap().paragraphs, ["Aspirin and COX", "Statins"]);
     assert_eq!(back.to_json(), json);
-    assert_eq!(back.results(&plan), out.report.results);
+    assert_eq!(back.results(), out.report.results);
 
     let mut broken = json;
     broken["stages"]["parse"]["written"][0][1] = json!("not a document");

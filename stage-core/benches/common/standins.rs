@@ -130,7 +130,7 @@ pub(crate) fn job() -> Job {
 // ---------------------------------------------------------------------------------------------
 // Hand-written runners: the same work as the runtime (initial state; per stage: inputs read
 // from the state, the call, the output written under its keys, the output counted, a report
-// line, three ledger metrics; at the end the `results` JSON), on the same functions.
+// line, three ledger metrics; the result record: each output kept, shared), on the same functions.
 
 /// A hand-written run state: values by key, as the original's `state` dict.
 pub(crate) type HandState = BTreeMap<String, SharedValue>;
@@ -139,7 +139,9 @@ pub(crate) type HandState = BTreeMap<String, SharedValue>;
 pub(crate) struct HandRun {
     pub(crate) state: HandState,
     pub(crate) lines: Vec<StageReport>,
-    pub(crate) results: BTreeMap<String, Value>,
+    /// The result record: each completed stage's output, shared (serialized only when read,
+    /// as the runtime's `Results`).
+    pub(crate) results: Vec<(usize, SharedValue)>,
 }
 
 type CallFn = fn(&Env<'_>) -> Result<SharedValue, String>;
@@ -457,12 +459,5 @@ pub(crate) fn run_by_hand(plan: &HandPlan, job: &Job, shared: &Shared, resolved:
             let _ = shared.ledger.set(&job.job_id, &key, value);
         }
     }
-    let results = outputs
-        .iter()
-        .map(|(i, v)| {
-            let s = &plan.stages[*i];
-            (s.name.clone(), json!({ "type": s.stage_type, "output": v.to_json().unwrap_or(Value::Null) }))
-        })
-        .collect();
-    HandRun { state, lines, results }
+    HandRun { state, lines, results: outputs }
 }

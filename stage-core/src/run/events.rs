@@ -66,7 +66,8 @@ pub trait EventSink: Send + Sync {
     /// Receives one event.
     fn event(&self, event: &Event);
     /// Whether the sink wants events of this kind; when it does not, the runtime does not
-    /// build them. By default every event is wanted.
+    /// build them. By default every event is wanted. For `Started` and `Completed`, which
+    /// every stage sends, the runtime asks once per run.
     fn wants(&self, kind: &EventKind) -> bool {
         let _ = kind;
         true

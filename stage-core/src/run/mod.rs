@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 pub use events::{CollectingSink, Event, EventKind, EventSink, TracingSink};
-pub use report::{RunReport, RunStatus, StageReport, StageStatus};
+pub use report::{Results, RunReport, RunStatus, StageReport, StageStatus};
 pub use state::{RunState, StageRecord, StateError};
 
 use crate::glue::resource_refs;
@@ -98,7 +98,7 @@ struct Call {
 }
 
 impl Call {
-    fn as_ref(&self) -> CallRef<'_> {
+    fn as_ref<'a>(&'a self, inputs: &'a [Option<&'a SharedValue>]) -> CallRef<'a> {
         CallRef {
             meta: self.meta,
             job: &self.job,
@@ -110,7 +110,7 @@ impl Call {
             gate: self.gate.as_ref(),
             config: self.config.as_ref(),
             resources: &self.resources,
-            inputs: &self.inputs,
+            inputs,
             cancel: Some(&self.cancel),
         }
     }
@@ -128,7 +128,7 @@ struct CallRef<'a> {
     gate: Option<&'a Arc<crate::spec::EffectiveGate>>,
     config: Option<&'a crate::ConfigValue>,
     resources: &'a [crate::ResourceValue],
-    inputs: &'a [Option<SharedValue>],
+    inputs: &'a [Option<&'a SharedValue>],
     /// The attempt's cancellation token, when it can be abandoned (it runs under a timeout).
     cancel: Option<&'a CancelToken>,
 }
@@ -160,14 +160,14 @@ impl CallRef<'_> {
         let (refs, keys): (&[Option<&dyn StateValue>], &[&str]) =
             if self.inputs.len() <= INLINE_INPUTS && specs.len() <= INLINE_INPUTS {
                 for (slot, v) in refs_buf.iter_mut().zip(self.inputs) {
-                    *slot = v.as_deref();
+                    *slot = v.map(|v| &**v);
                 }
                 for (slot, spec) in keys_buf.iter_mut().zip(specs) {
                     *slot = spec.key;
                 }
                 (&refs_buf[..self.inputs.len()], &keys_buf[..specs.len()])
             } else {
-                refs_vec = self.inputs.iter().map(|v| v.as_deref()).collect();
+                refs_vec = self.inputs.iter().map(|v| v.map(|v| &**v)).collect();
                 keys_vec = specs.iter().map(|i| i.key).collect();
                 (&refs_vec, &keys_vec)
             };
@@ -250,32 +250,31 @@ impl Runner {
 
     /// Runs the stages of `plan` that `state` has not completed (a resumed run). Completed
     /// stages are never run again.
-    pub fn run_from(&self, plan: &Plan, mut state: RunState) -> RunOutcome {
+    pub fn run_from(&self, plan: &Plan, state: RunState) -> RunOutcome {
         let started = Instant::now();
-        let job = Arc::new(state.job.clone());
-        let n = plan.stages.len();
-        let mut slots: Vec<Slot> = (0..n)
-            .map(|i| match state.stages.get(&plan.stages[i].name) {
-                Some(rec) if rec.status == StageStatus::Completed => Slot::Done,
-                _ => Slot::Pending,
-            })
-            .collect();
-        let mut lines: Vec<Option<StageReport>> = (0..n)
-            .map(|i| state.stages.get(&plan.stages[i].name).and_then(|r| r.report.as_deref().cloned()))
-            .map(|r| r.filter(|r| r.status == StageStatus::Completed))
-            .collect();
-
+        let job = state.job.clone();
+        // Whether the sink wants the events every stage sends, asked once per run.
+        let wants = Wants {
+            started: self.events.wants(&events::EventKind::Started),
+            completed: self.events.wants(&events::EventKind::Completed {
+                attempt: 0,
+                duration_ms: 0,
+                output_count: 0,
+            }),
+        };
+        let mut book = Book::new(plan, state, self.workers == 1, wants);
         if self.workers == 1 {
-            // Sequential: no thread scope, no channel.
-            self.drive(plan, None, &job, &mut slots, &mut lines, &mut state);
+            self.drive_sequential(plan, &job, &mut book);
         } else {
             let (tx, rx) = mpsc::channel::<Finished>();
-            std::thread::scope(|scope| {
-                self.drive(plan, Some((scope, &tx, &rx)), &job, &mut slots, &mut lines, &mut state)
-            });
+            std::thread::scope(|scope| self.drive(plan, (scope, &tx, &rx), &job, &mut book));
         }
-
-        let stages: Vec<StageReport> = plan.order.iter().filter_map(|&i| lines[i].take()).collect();
+        let Book { lines, mut state, .. } = book;
+        let results = state.share_results();
+        let stages = match lines {
+            Lines::InOrder(lines) => lines,
+            Lines::ByIndex(mut lines) => plan.order.iter().filter_map(|&i| lines[i].take()).collect(),
+        };
         let status = if stages.iter().any(|s| s.status == StageStatus::Failed) {
             RunStatus::Failed
         } else if stages.iter().any(|s| s.status == StageStatus::Parked) {
@@ -283,7 +282,6 @@ impl Runner {
         } else {
             RunStatus::Completed
         };
-        let results = state.results(plan);
         let report = RunReport {
             pipeline: plan.pipeline.name.clone(),
             pipeline_version: plan.pipeline.version.clone(),
@@ -297,86 +295,113 @@ impl Runner {
         RunOutcome { report, state }
     }
 
-    /// Runs what can run until nothing can: on this thread with no pool, else up to
-    /// `workers` stages at once on the scope's threads, their ends received on the channel.
+    /// Runs the stages one at a time on this thread, in execution order: no thread scope, no
+    /// channel, one pass (every stage's dependencies come before it in `plan.order`).
+    fn drive_sequential(&self, plan: &Plan, job: &Arc<Job>, book: &mut Book) {
+        let initial = initial_state(job);
+        // And the values a stage writes, on their way to the state.
+        let mut written_buf: Vec<(String, SharedValue)> = Vec::new();
+        for &i in &plan.order {
+            let stage = &plan.stages[i];
+            if !matches!(book.slots[i].0, Slot::Pending) {
+                // Completed in an earlier run: its line comes from the state.
+                if let Some(pos) = book.slots[i].1.get() {
+                    let line = book.state.at(pos).report(&stage.name);
+                    book.put_line(i, line);
+                }
+                continue;
+            }
+            if let Some(&d) = stage.deps.iter().find(|&&d| !matches!(book.slots[d].0, Slot::Done)) {
+                let why = book.slots[d].0.why(&plan.stages[d].name);
+                self.emit(job, stage, events::EventKind::Skipped { reason: why.clone() });
+                book.put_line(i, line(stage, StageStatus::Skipped, 0, 0, 0, Some(why)));
+                book.slots[i].0 = Slot::Skipped;
+                continue;
+            }
+            book.slots[i].0 = Slot::Running;
+            if book.wants.started {
+                self.emit(job, stage, events::EventKind::Started);
+            }
+            let gathered = gather(plan, i, &initial, book, job);
+            let inputs = gathered.as_ref().map(Inputs::as_slice).map_err(Clone::clone);
+            let f = self.call(plan, i, job, inputs, &mut written_buf);
+            drop(gathered);
+            written_buf = self.record(plan, f, book, job);
+        }
+    }
+
+    /// Runs what can run until nothing can: up to `workers` stages at once on the scope's
+    /// threads, their ends received on the channel.
     #[allow(clippy::type_complexity)]
     fn drive<'scope, 'env: 'scope>(
         &'env self,
         plan: &'env Plan,
-        pool: Option<(
+        (scope, tx, rx): (
             &'scope std::thread::Scope<'scope, 'env>,
             &mpsc::Sender<Finished>,
             &mpsc::Receiver<Finished>,
-        )>,
+        ),
         job: &Arc<Job>,
-        slots: &mut [Slot],
-        lines: &mut [Option<StageReport>],
-        state: &mut RunState,
+        book: &mut Book,
     ) {
         let initial = initial_state(job);
         let n = plan.stages.len();
         let mut running = 0usize;
         let mut ready: Vec<usize> = Vec::with_capacity(n);
-        let mut inputs_buf: Vec<Option<SharedValue>> = Vec::new();
         loop {
             // Settle what cannot run, then start what can, in execution order.
             let mut progressed = true;
             while progressed {
                 progressed = false;
                 for &i in &plan.order {
-                    if !matches!(slots[i], Slot::Pending) {
+                    if !matches!(book.slots[i].0, Slot::Pending) {
                         continue;
                     }
-                    let blocked = plan.stages[i].deps.iter().find(|&&d| slots[d].blocks());
+                    let blocked = plan.stages[i].deps.iter().find(|&&d| book.slots[d].0.blocks());
                     if let Some(&d) = blocked {
-                        let why = slots[d].why(&plan.stages[d].name);
+                        let why = book.slots[d].0.why(&plan.stages[d].name);
                         self.emit(job, &plan.stages[i], events::EventKind::Skipped { reason: why.clone() });
-                        lines[i] = Some(line(&plan.stages[i], StageStatus::Skipped, 0, 0, 0, Some(why)));
-                        slots[i] = Slot::Skipped;
+                        book.put_line(i, line(&plan.stages[i], StageStatus::Skipped, 0, 0, 0, Some(why)));
+                        book.slots[i].0 = Slot::Skipped;
                         progressed = true;
                     }
                 }
             }
-            let mut ran_inline = false;
             ready.clear();
             ready.extend(plan.order.iter().copied().filter(|&i| {
-                matches!(slots[i], Slot::Pending)
-                    && plan.stages[i].deps.iter().all(|&d| matches!(slots[d], Slot::Done))
+                matches!(book.slots[i].0, Slot::Pending)
+                    && plan.stages[i].deps.iter().all(|&d| matches!(book.slots[d].0, Slot::Done))
             }));
             for &i in &ready {
                 if running >= self.workers {
                     break;
                 }
-                slots[i] = Slot::Running;
-                let Some((scope, tx, _)) = pool else {
-                    // Inputs gathered into one buffer, reused stage after stage.
-                    let gathered = gather(plan, i, &initial, state, job, &mut inputs_buf);
-                    let f = self.call(plan, i, job, gathered.map(|()| inputs_buf.as_slice()));
-                    self.record(plan, f, slots, lines, state, job);
-                    // One at a time, re-reading what is ready: a sequential run follows the
-                    // execution order exactly.
-                    ran_inline = true;
-                    break;
-                };
+                book.slots[i].0 = Slot::Running;
+                if book.wants.started {
+                    self.emit(job, &plan.stages[i], events::EventKind::Started);
+                }
                 running += 1;
                 let tx = tx.clone();
                 let job = job.clone();
-                let mut inputs = Vec::new();
-                let gathered = gather(plan, i, &initial, state, &job, &mut inputs);
+                // Owned: the state changes while the stage runs on its thread.
+                let gathered: Result<Vec<Option<SharedValue>>, String> =
+                    gather(plan, i, &initial, book, &job)
+                        .map(|g| g.as_slice().iter().map(|v| v.cloned()).collect());
                 scope.spawn(move || {
-                    let f = self.call(plan, i, &job, gathered.map(|()| inputs.as_slice()));
+                    let refs: Result<Vec<Option<&SharedValue>>, String> = gathered
+                        .as_ref()
+                        .map(|g| g.iter().map(Option::as_ref).collect())
+                        .map_err(Clone::clone);
+                    let f = self.call(plan, i, &job, refs.as_deref().map_err(Clone::clone), &mut Vec::new());
                     let _ = tx.send(f);
                 });
             }
             if running == 0 {
-                if ran_inline {
-                    continue;
-                }
                 break;
             }
-            let Some(Ok(f)) = pool.map(|(_, _, rx)| rx.recv()) else { break };
+            let Ok(f) = rx.recv() else { break };
             running -= 1;
-            self.record(plan, f, slots, lines, state, job);
+            self.record(plan, f, book, job);
         }
     }
 
@@ -399,10 +424,10 @@ impl Runner {
         plan: &Plan,
         idx: usize,
         job: &Arc<Job>,
-        inputs: Result<&[Option<SharedValue>], String>,
+        inputs: Result<&[Option<&SharedValue>], String>,
+        written_buf: &mut Vec<(String, SharedValue)>,
     ) -> Finished {
         let stage = &plan.stages[idx];
-        self.emit(job, stage, events::EventKind::Started);
         let started = Instant::now();
         let inputs = match inputs {
             Ok(inputs) => inputs,
@@ -428,7 +453,7 @@ impl Runner {
                     break Ended::Failed(msg);
                 }
             }
-            let outcome = self.attempt(stage, job, inputs, timeout);
+            let outcome = self.attempt(stage, job, inputs, timeout, written_buf);
             if let Some(cb) = breaker {
                 self.resilience.record(&breaker_key, cb, !matches!(outcome, Ended::Failed(_)), clock);
             }
@@ -455,8 +480,9 @@ impl Runner {
         &self,
         stage: &PlannedStage,
         job: &Arc<Job>,
-        inputs: &[Option<SharedValue>],
+        inputs: &[Option<&SharedValue>],
         timeout: Option<Duration>,
+        written_buf: &mut Vec<(String, SharedValue)>,
     ) -> Ended {
         let (result, park) = match timeout {
             None => CallRef {
@@ -486,14 +512,19 @@ impl Runner {
                     gate: stage.gate.clone(),
                     config: stage.config.clone(),
                     resources: stage.resources.clone(),
-                    inputs: inputs.to_vec(),
+                    inputs: inputs.iter().map(|v| v.cloned()).collect(),
                     cancel: CancelToken::new(),
                 };
                 let cancel = call.cancel.clone();
                 let (tx, rx) = mpsc::sync_channel(1);
-                let spawned = std::thread::Builder::new()
-                    .name(format!("stage-{}", stage.name))
-                    .spawn(move || drop(tx.send(call.as_ref().invoke())));
+                let spawned =
+                    std::thread::Builder::new().name(format!("stage-{}", stage.name)).spawn(move || {
+                        drop(tx.send({
+                            let refs: Vec<Option<&SharedValue>> =
+                                call.inputs.iter().map(Option::as_ref).collect();
+                            call.as_ref(&refs).invoke()
+                        }))
+                    });
                 if let Err(e) = spawned {
                     return Ended::Failed(format!("could not start a thread for the stage: {e}"));
                 }
@@ -528,11 +559,17 @@ impl Runner {
                 meta.stage_type()
             )),
             (Ok(None), None) => Ended::Done { written: Vec::new(), raw: None, count: 0 },
-            (Ok(Some(out)), None) => self.apply(stage, job, out),
+            (Ok(Some(out)), None) => self.apply(stage, job, out, written_buf),
         }
     }
 
-    fn apply(&self, stage: &PlannedStage, job: &Job, out: SharedValue) -> Ended {
+    fn apply(
+        &self,
+        stage: &PlannedStage,
+        job: &Job,
+        out: SharedValue,
+        written_buf: &mut Vec<(String, SharedValue)>,
+    ) -> Ended {
         let meta = stage.meta;
         let count = match (meta.output_counter().count)(&*out) {
             Ok(n) => n,
@@ -542,7 +579,7 @@ impl Runner {
             }
         };
         let raw = (key_count(stage) == 0).then(|| out.clone());
-        let mut sink = crate::OutputSink::new();
+        let mut sink = crate::OutputSink::reusing(std::mem::take(written_buf));
         let applied = match &stage.keys_override {
             None => (meta.output_handler().apply)(out, meta.state_key().keys(), &mut sink),
             Some(keys) => {
@@ -556,30 +593,24 @@ impl Runner {
         }
     }
 
-    fn record(
-        &self,
-        plan: &Plan,
-        f: Finished,
-        slots: &mut [Slot],
-        lines: &mut [Option<StageReport>],
-        state: &mut RunState,
-        job: &Job,
-    ) {
+    fn record(&self, plan: &Plan, f: Finished, book: &mut Book, job: &Job) -> Vec<(String, SharedValue)> {
         let stage = &plan.stages[f.idx];
         let mut output = None;
         let (status, count, message) = match f.ended {
             Ended::Done { written, raw, count } => {
-                self.emit(
-                    job,
-                    stage,
-                    events::EventKind::Completed {
-                        attempt: f.attempts,
-                        duration_ms: f.duration_ms,
-                        output_count: count,
-                    },
-                );
+                if book.wants.completed {
+                    self.emit(
+                        job,
+                        stage,
+                        events::EventKind::Completed {
+                            attempt: f.attempts,
+                            duration_ms: f.duration_ms,
+                            output_count: count,
+                        },
+                    );
+                }
                 output = Some((written, raw));
-                slots[f.idx] = Slot::Done;
+                book.slots[f.idx].0 = Slot::Done;
                 (StageStatus::Completed, count, None)
             }
             Ended::Failed(error) | Ended::FailedForGood(error) => {
@@ -588,23 +619,31 @@ impl Runner {
                     stage,
                     events::EventKind::Failed { attempt: f.attempts, error: error.clone() },
                 );
-                slots[f.idx] = Slot::Failed;
+                book.slots[f.idx].0 = Slot::Failed;
                 (StageStatus::Failed, 0, Some(error))
             }
             Ended::Parked(reason) => {
                 self.emit(job, stage, events::EventKind::Parked { reason: reason.clone() });
-                slots[f.idx] = Slot::Parked;
+                book.slots[f.idx].0 = Slot::Parked;
                 (StageStatus::Parked, 0, Some(reason))
             }
         };
-        let l = line(stage, status, f.attempts, count, f.duration_ms, message);
-        match output {
-            Some((written, raw)) => state.complete(stage, written, raw, l.clone()),
-            None => state.set_report(stage, l.clone()),
-        }
-        lines[f.idx] = Some(l);
+        let (mut written, raw) = output.unwrap_or_default();
+        book.put_line(f.idx, line(stage, status, f.attempts, count, f.duration_ms, message.clone()));
+        let rec = StageRecord::new(
+            status,
+            stage.meta,
+            raw,
+            f.attempts,
+            count,
+            f.duration_ms,
+            message,
+            key_count(stage),
+        );
+        let pos = book.state.record(stage, rec, &mut written, book.slots[f.idx].1.get());
+        book.slots[f.idx].1 = Pos::at(pos);
         if let Some(cp) = &self.checkpoint {
-            cp.checkpoint(plan, state);
+            cp.checkpoint(plan, &book.state);
         }
         // `stage.<name>.<field>`, each key written into one buffer.
         let mut key = String::with_capacity(stage.name.len() + 20);
@@ -621,6 +660,79 @@ impl Runner {
             if let Err(e) = self.ledger.set(&job.job_id, &key, value) {
                 tracing::warn!(job = %job.job_id, stage = %stage.name, "ledger write failed: {e}");
             }
+        }
+        written
+    }
+}
+
+/// A run's bookkeeping: where each stage is and where its record is in the state (by plan
+/// index), the report lines, and the results so far.
+struct Book {
+    slots: Vec<(Slot, Pos)>,
+    lines: Lines,
+    state: RunState,
+    wants: Wants,
+}
+
+/// Whether the event sink wants `Started` and `Completed` events.
+#[derive(Clone, Copy)]
+struct Wants {
+    started: bool,
+    completed: bool,
+}
+
+/// A record's position in the state, if any.
+#[derive(Clone, Copy)]
+struct Pos(u32);
+
+impl Pos {
+    const NONE: Pos = Pos(u32::MAX);
+    fn at(pos: usize) -> Pos {
+        Pos(u32::try_from(pos).unwrap_or(u32::MAX))
+    }
+    fn get(self) -> Option<usize> {
+        (self.0 != u32::MAX).then_some(self.0 as usize)
+    }
+}
+
+/// The report lines: pushed in execution order by a sequential run, or put at each stage's
+/// index by a run on several workers (stages end in any order) and ordered at the end.
+enum Lines {
+    InOrder(Vec<StageReport>),
+    ByIndex(Vec<Option<StageReport>>),
+}
+
+impl Book {
+    fn new(plan: &Plan, mut state: RunState, sequential: bool, wants: Wants) -> Self {
+        let n = plan.stages.len();
+        let mut slots = Vec::with_capacity(n);
+        let mut missing = 0;
+        for stage in &plan.stages {
+            let pos = state.position(&stage.name);
+            missing += usize::from(pos.is_none());
+            let done = pos.is_some_and(|p| state.at(p).status == StageStatus::Completed);
+            slots.push((if done { Slot::Done } else { Slot::Pending }, pos.map_or(Pos::NONE, Pos::at)));
+        }
+        let values = plan.stages.iter().map(key_count).sum();
+        state.reserve(missing, values);
+        let lines = if sequential {
+            Lines::InOrder(Vec::with_capacity(n))
+        } else {
+            let mut lines: Vec<Option<StageReport>> = (0..n).map(|_| None).collect();
+            for (i, (slot, pos)) in slots.iter().enumerate() {
+                if let (Slot::Done, Some(p)) = (slot, pos.get()) {
+                    lines[i] = Some(state.at(p).report(&plan.stages[i].name));
+                }
+            }
+            Lines::ByIndex(lines)
+        };
+        Book { slots, lines, state, wants }
+    }
+
+    fn put_line(&mut self, idx: usize, line: StageReport) {
+        match &mut self.lines {
+            Lines::InOrder(lines) => lines.push(line),
+            Lines::ByIndex(lines) => lines[idx] = Some(line),
         }
     }
 }
@@ -701,20 +813,21 @@ fn initial_state(job: &Job) -> BTreeMap<&'static str, SharedValue> {
 }
 
 /// Reads a stage's inputs from its bound providers, nearest first.
-fn gather(
+fn gather<'a>(
     plan: &Plan,
     idx: usize,
-    initial: &BTreeMap<&'static str, SharedValue>,
-    state: &RunState,
+    initial: &'a BTreeMap<&'static str, SharedValue>,
+    book: &'a Book,
     job: &Job,
-    out: &mut Vec<Option<SharedValue>>,
-) -> Result<(), String> {
+) -> Result<Inputs<'a>, String> {
     let stage = &plan.stages[idx];
-    out.clear();
+    let mut out = Inputs::Inline([None; INLINE_INPUTS], 0);
     for (spec, binding) in stage.meta.inputs().iter().zip(&stage.inputs) {
         let found = binding.iter().find_map(|p| match p {
-            Provider::Initial => initial.get(spec.key).cloned(),
-            Provider::Stage(j) => state.written(&plan.stages[*j].name, spec.key),
+            Provider::Initial => initial.get(spec.key),
+            Provider::Stage(j) => {
+                book.slots[*j].1.get().and_then(|pos| book.state.output_ref_at(pos, spec.key))
+            }
         });
         if found.is_none() && spec.required {
             let providers: Vec<String> = binding
@@ -737,5 +850,34 @@ fn gather(
         }
         out.push(found);
     }
-    Ok(())
+    Ok(out)
+}
+
+/// A stage's inputs, borrowed from the run's state: on the stack up to [`INLINE_INPUTS`].
+enum Inputs<'a> {
+    Inline([Option<&'a SharedValue>; INLINE_INPUTS], usize),
+    Heap(Vec<Option<&'a SharedValue>>),
+}
+
+impl<'a> Inputs<'a> {
+    fn push(&mut self, v: Option<&'a SharedValue>) {
+        match self {
+            Inputs::Inline(buf, n) if *n < INLINE_INPUTS => {
+                buf[*n] = v;
+                *n += 1;
+            }
+            Inputs::Inline(buf, n) => {
+                let mut heap = buf[..*n].to_vec();
+                heap.push(v);
+                *self = Inputs::Heap(heap);
+            }
+            Inputs::Heap(heap) => heap.push(v),
+        }
+    }
+    fn as_slice(&self) -> &[Option<&'a SharedValue>] {
+        match self {
+            Inputs::Inline(buf, n) => &buf[..*n],
+            Inputs::Heap(heap) => heap,
+        }
+    }
 }

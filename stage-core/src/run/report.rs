@@ -1,8 +1,14 @@
 //! What a run leaves behind: its report and its state, both serializable.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::state::Records;
+use crate::value::SharedValue;
 
 /// How a stage ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,8 +73,9 @@ pub struct RunReport {
     pub status: RunStatus,
     /// Each stage, in execution order.
     pub stages: Vec<StageReport>,
-    /// `results[stage] = {type, output}` (contract §4), for completed stages.
-    pub results: BTreeMap<String, serde_json::Value>,
+    /// `results[stage] = {type, output}` (contract §4), for completed stages; each entry is
+    /// turned into JSON when first read.
+    pub results: Results,
     /// Wall time of the run.
     pub duration_ms: u64,
 }
@@ -77,5 +84,176 @@ impl RunReport {
     /// The line of stage `name`.
     pub fn stage(&self, name: &str) -> Option<&StageReport> {
         self.stages.iter().find(|s| s.name == name)
+    }
+}
+
+/// `results[stage] = {type, output}` (contract §4): one entry per completed stage, by name.
+///
+/// The results share the run state's records; they are serialized to JSON only when first
+/// read ([`get`](Self::get), indexing, iteration, `Serialize`), so a run
+/// whose results nobody reads pays nothing for them.
+///
+/// ```
+/// # use stage_core::run::Results;
+/// let results: Results = serde_json::from_value(serde_json::json!({
+///     "chunk": {"type": "chunk", "output": ["a", "b"]}
+/// })).unwrap();
+/// assert_eq!(results["chunk"]["output"][1], "b");
+/// assert!(results.contains_key("chunk") && !results.contains_key("embed"));
+/// ```
+#[derive(Clone, Default)]
+pub struct Results {
+    from: From,
+    /// The completed stages sorted by name, with their JSON, computed on the first read.
+    read: OnceLock<Vec<(Arc<str>, serde_json::Value)>>,
+}
+
+#[derive(Clone)]
+enum From {
+    /// A run's records, shared with its state.
+    Run(Arc<Records>),
+    /// Read back from JSON, sorted by name.
+    Stored(Vec<(Arc<str>, serde_json::Value)>),
+}
+
+impl Default for From {
+    fn default() -> Self {
+        From::Stored(Vec::new())
+    }
+}
+
+fn json_of(v: &SharedValue) -> serde_json::Value {
+    v.to_json().unwrap_or_else(|e| serde_json::json!({ "unserializable": e.to_string() }))
+}
+
+impl Results {
+    /// The results of the completed stages among `records`.
+    pub(crate) fn of(records: Arc<Records>) -> Self {
+        Results { from: From::Run(records), read: OnceLock::new() }
+    }
+
+    fn read(&self) -> &[(Arc<str>, serde_json::Value)] {
+        match &self.from {
+            From::Stored(entries) => entries,
+            From::Run(records) => self.read.get_or_init(|| {
+                let mut entries: Vec<(Arc<str>, serde_json::Value)> = records
+                    .records
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, rec)| rec.status == StageStatus::Completed)
+                    .map(|(pos, rec)| {
+                        let written = records.outputs_at(pos);
+                        let output = match rec.keys() {
+                            0 => rec.raw.as_ref().map_or(serde_json::Value::Null, json_of),
+                            1 => written.first().map_or(serde_json::Value::Null, |(_, v)| json_of(v)),
+                            _ => serde_json::Value::Object(
+                                written.iter().map(|(k, v)| (k.clone(), json_of(v))).collect(),
+                            ),
+                        };
+                        let json = serde_json::json!({ "type": rec.meta.stage_type(), "output": output });
+                        (records.names[pos].clone(), json)
+                    })
+                    .collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                entries
+            }),
+        }
+    }
+
+    fn find(&self, name: &str) -> Option<&serde_json::Value> {
+        let entries = self.read();
+        entries.binary_search_by(|(k, _)| (**k).cmp(name)).ok().map(|i| &entries[i].1)
+    }
+
+    /// `{type, output}` of stage `name`, if it completed.
+    pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.find(name)
+    }
+
+    /// Whether stage `name` has a result.
+    pub fn contains_key(&self, name: &str) -> bool {
+        match &self.from {
+            From::Run(records) => records
+                .names
+                .iter()
+                .zip(&records.records)
+                .any(|(k, r)| **k == *name && r.status == StageStatus::Completed),
+            From::Stored(_) => self.find(name).is_some(),
+        }
+    }
+
+    /// How many stages have a result.
+    pub fn len(&self) -> usize {
+        match &self.from {
+            From::Stored(entries) => entries.len(),
+            From::Run(records) => {
+                records.records.iter().filter(|r| r.status == StageStatus::Completed).count()
+            }
+        }
+    }
+
+    /// Whether no stage has a result.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The names of the stages with a result, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.read().iter().map(|(k, _)| &**k)
+    }
+
+    /// Each stage's name and `{type, output}`, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
+        self.read().iter().map(|(k, v)| (&**k, v))
+    }
+
+    /// All results as one JSON map.
+    pub fn to_map(&self) -> BTreeMap<String, serde_json::Value> {
+        self.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect()
+    }
+}
+
+impl std::ops::Index<&str> for Results {
+    type Output = serde_json::Value;
+
+    /// `{type, output}` of stage `name`.
+    ///
+    /// # Panics
+    /// When stage `name` has no result; use [`get`](Results::get) when that can happen.
+    fn index(&self, name: &str) -> &serde_json::Value {
+        match self.get(name) {
+            Some(v) => v,
+            None => panic!("no result for stage `{name}`: it did not complete (see the report's stages)"),
+        }
+    }
+}
+
+impl PartialEq for Results {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+    }
+}
+
+impl fmt::Debug for Results {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Results {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.len()))?;
+        for (k, v) in self.iter() {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Results {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+        let entries = map.into_iter().map(|(name, json)| (Arc::from(name), json)).collect();
+        Ok(Results { from: From::Stored(entries), read: OnceLock::new() })
     }
 }

@@ -42,8 +42,7 @@ fn prepare(
     }
     let state = RunState::from_json(record.state, &plan)?;
     let parked_at = state
-        .stages
-        .iter()
+        .stages()
         .find(|(_, r)| r.status == StageStatus::Parked)
         .and_then(|(name, _)| plan.stage_index(name));
     Ok(Resumable { plan, state, parked_at })
