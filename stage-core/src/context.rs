@@ -51,6 +51,14 @@ pub trait Ledger: Send + Sync {
     fn get(&self, job_id: &str, field: &str) -> Result<Option<serde_json::Value>, BoxError>;
     /// Sets a field.
     fn set(&self, job_id: &str, field: &str, value: serde_json::Value) -> Result<(), BoxError>;
+    /// Sets several fields of a job at once: all or none, when the ledger can (the runtime
+    /// writes a stage's metrics this way). By default, one [`set`](Self::set) after another.
+    fn set_many(&self, job_id: &str, fields: &[(&str, serde_json::Value)]) -> Result<(), BoxError> {
+        for (field, value) in fields {
+            self.set(job_id, field, value.clone())?;
+        }
+        Ok(())
+    }
     /// A metadata entry of a job.
     fn get_metadata(&self, job_id: &str, key: &str) -> Result<Option<serde_json::Value>, BoxError>;
     /// Sets a metadata entry.
@@ -78,7 +86,21 @@ impl InMemoryLedger {
     }
     fn with<R>(&self, job_id: &str, f: impl FnOnce(&mut JobEntry) -> R) -> R {
         let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        // The job's id is copied only the first time.
+        if let Some(entry) = jobs.get_mut(job_id) {
+            return f(entry);
+        }
         f(jobs.entry(job_id.to_owned()).or_default())
+    }
+}
+
+/// Sets `map[key]`, copying the key only when it is new.
+fn put(map: &mut BTreeMap<String, serde_json::Value>, key: &str, value: serde_json::Value) {
+    match map.get_mut(key) {
+        Some(slot) => *slot = value,
+        None => {
+            map.insert(key.to_owned(), value);
+        }
     }
 }
 
@@ -93,14 +115,22 @@ impl Ledger for InMemoryLedger {
         Ok(self.with(job_id, |j| j.fields.get(field).cloned()))
     }
     fn set(&self, job_id: &str, field: &str, value: serde_json::Value) -> Result<(), BoxError> {
-        self.with(job_id, |j| j.fields.insert(field.to_owned(), value));
+        self.with(job_id, |j| put(&mut j.fields, field, value));
+        Ok(())
+    }
+    fn set_many(&self, job_id: &str, fields: &[(&str, serde_json::Value)]) -> Result<(), BoxError> {
+        self.with(job_id, |j| {
+            for (field, value) in fields {
+                put(&mut j.fields, field, value.clone());
+            }
+        });
         Ok(())
     }
     fn get_metadata(&self, job_id: &str, key: &str) -> Result<Option<serde_json::Value>, BoxError> {
         Ok(self.with(job_id, |j| j.metadata.get(key).cloned()))
     }
     fn set_metadata(&self, job_id: &str, key: &str, value: serde_json::Value) -> Result<(), BoxError> {
-        self.with(job_id, |j| j.metadata.insert(key.to_owned(), value));
+        self.with(job_id, |j| put(&mut j.metadata, key, value));
         Ok(())
     }
     fn fields(&self, job_id: &str) -> Result<BTreeMap<String, serde_json::Value>, BoxError> {

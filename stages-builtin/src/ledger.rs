@@ -170,6 +170,20 @@ impl SqliteLedger {
         Ok(())
     }
 
+    fn set_many_in(&self, table: Table, job_id: &str, fields: &[(&str, Value)]) -> Result<(), StoreError> {
+        let texts = fields.iter().map(|(_, v)| serde_json::to_string(v)).collect::<Result<Vec<_>, _>>()?;
+        let mut conn = lock(&self.conn);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(table.set_sql())?;
+            for ((key, _), text) in fields.iter().zip(&texts) {
+                stmt.execute([job_id, key, text.as_str()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn all(&self, table: Table, job_id: &str) -> Result<BTreeMap<String, Value>, StoreError> {
         let conn = lock(&self.conn);
         let mut stmt = conn.prepare_cached(table.all_sql())?;
@@ -184,6 +198,10 @@ impl Ledger for SqliteLedger {
     }
     fn set(&self, job_id: &str, field: &str, value: Value) -> Result<(), BoxError> {
         Ok(self.set_in(Table::Fields, job_id, field, &value)?)
+    }
+    /// One transaction for all the fields.
+    fn set_many(&self, job_id: &str, fields: &[(&str, Value)]) -> Result<(), BoxError> {
+        Ok(self.set_many_in(Table::Fields, job_id, fields)?)
     }
     fn get_metadata(&self, job_id: &str, key: &str) -> Result<Option<Value>, BoxError> {
         Ok(self.get_in(Table::Metadata, job_id, key)?)
@@ -216,6 +234,10 @@ mod tests {
         let fields = l.fields("j").unwrap();
         assert_eq!(fields.keys().collect::<Vec<_>>(), ["a", "b"]);
         assert!(l.fields("other").unwrap().is_empty());
+        l.set_many("j", &[("b", json!(2)), ("c", json!([3]))]).unwrap();
+        assert_eq!(l.get("j", "b").unwrap(), Some(json!(2)));
+        assert_eq!(l.get("j", "c").unwrap(), Some(json!([3])));
+        l.set("j", "b", json!("text")).unwrap();
         l.set_metadata("k", "m", Value::Null).unwrap();
         assert_eq!(l.get_metadata("k", "m").unwrap(), Some(Value::Null));
         assert_eq!(l.jobs().unwrap(), ["j", "k"]);

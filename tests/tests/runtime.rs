@@ -321,6 +321,48 @@ fn two_workers_give_the_same_report_as_one() {
     }
 }
 
+/// A ledger that only knows `set`: the runtime's metrics go through `set_many`'s default.
+struct OneByOne(InMemoryLedger, std::sync::atomic::AtomicUsize);
+
+impl Ledger for OneByOne {
+    fn get(&self, job: &str, field: &str) -> Result<Option<serde_json::Value>, stage_core::BoxError> {
+        self.0.get(job, field)
+    }
+    fn set(&self, job: &str, field: &str, value: serde_json::Value) -> Result<(), stage_core::BoxError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.set(job, field, value)
+    }
+    fn get_metadata(&self, job: &str, key: &str) -> Result<Option<serde_json::Value>, stage_core::BoxError> {
+        self.0.get_metadata(job, key)
+    }
+    fn set_metadata(
+        &self,
+        job: &str,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<(), stage_core::BoxError> {
+        self.0.set_metadata(job, key, value)
+    }
+    fn fields(
+        &self,
+        job: &str,
+    ) -> Result<std::collections::BTreeMap<String, serde_json::Value>, stage_core::BoxError> {
+        self.0.fields(job)
+    }
+}
+
+#[test]
+fn metrics_reach_a_ledger_that_only_implements_set() {
+    let ledger = Arc::new(OneByOne(InMemoryLedger::new(), Default::default()));
+    let out = Runner::new().with_ledger(ledger.clone()).run(&plan(LINEAR).unwrap(), job());
+    assert_eq!(out.report.status, RunStatus::Completed);
+    // Three metrics for each of the five stages, one `set` each.
+    assert_eq!(ledger.1.load(std::sync::atomic::Ordering::SeqCst), 15);
+    let fields = ledger.fields("j-1").unwrap();
+    assert_eq!(fields["stage.chunk.output_count"], json!(2));
+    assert_eq!(fields["stage.tally.attempts"], json!(1));
+}
+
 #[test]
 fn results_are_read_from_the_shared_state_and_serialize_as_a_map() {
     let plan = plan(LINEAR).unwrap();

@@ -130,7 +130,7 @@ pub(crate) fn job() -> Job {
 // ---------------------------------------------------------------------------------------------
 // Hand-written runners: the same work as the runtime (initial state; per stage: inputs read
 // from the state, the call, the output written under its keys, the output counted, a report
-// line, three ledger metrics; the result record: each output kept, shared), on the same functions.
+// line, three ledger metrics (one `set_many`); the result record: each output kept, shared), on the same functions.
 
 /// A hand-written run state: values by key, as the original's `state` dict.
 pub(crate) type HandState = BTreeMap<String, SharedValue>;
@@ -446,18 +446,22 @@ pub(crate) fn run_by_hand(plan: &HandPlan, job: &Job, shared: &Shared, resolved:
             duration_ms,
             message,
         });
-        // The three metrics, each key written into one buffer.
-        let mut key = String::with_capacity(stage.name.len() + 20);
-        for (field, value) in
-            [("attempts", json!(1)), ("output_count", json!(count)), ("duration_ms", json!(duration_ms))]
-        {
-            key.clear();
-            key.push_str("stage.");
-            key.push_str(&stage.name);
-            key.push('.');
-            key.push_str(field);
-            let _ = shared.ledger.set(&job.job_id, &key, value);
+        // The three metrics, their keys in one buffer, in one ledger call.
+        let mut keys = String::with_capacity(3 * (stage.name.len() + 6) + 29);
+        let mut ends = [0usize; 3];
+        for (end, field) in ends.iter_mut().zip(["attempts", "output_count", "duration_ms"]) {
+            keys.push_str("stage.");
+            keys.push_str(&stage.name);
+            keys.push('.');
+            keys.push_str(field);
+            *end = keys.len();
         }
+        let metrics = [
+            (&keys[..ends[0]], json!(1)),
+            (&keys[ends[0]..ends[1]], json!(count)),
+            (&keys[ends[1]..ends[2]], json!(duration_ms)),
+        ];
+        let _ = shared.ledger.set_many(&job.job_id, &metrics);
     }
     HandRun { state, lines, results: outputs }
 }

@@ -433,7 +433,15 @@ impl Runner {
             Ok(inputs) => inputs,
             Err(msg) => return Finished { idx, ended: Ended::Failed(msg), attempts: 1, duration_ms: 0 },
         };
-        let policy = stage.policy.as_ref();
+        let Some(policy) = stage.policy.as_ref() else {
+            // No policy: one attempt, on this thread.
+            let ended = match self.attempt(stage, job, inputs, None, written_buf) {
+                Ended::FailedForGood(reason) => Ended::Failed(reason),
+                other => other,
+            };
+            return Finished { idx, ended, attempts: 1, duration_ms: started.elapsed().as_millis() as u64 };
+        };
+        let policy = Some(policy);
         let max_attempts = policy.map_or(1, |p| p.max_attempts.max(1));
         // A gate's waiting is governed by its own timing, never by the policy's timeout.
         let timeout =
@@ -645,21 +653,23 @@ impl Runner {
         if let Some(cp) = &self.checkpoint {
             cp.checkpoint(plan, &book.state);
         }
-        // `stage.<name>.<field>`, each key written into one buffer.
-        let mut key = String::with_capacity(stage.name.len() + 20);
-        for (field, value) in [
-            ("attempts", serde_json::json!(f.attempts)),
-            ("output_count", serde_json::json!(count)),
-            ("duration_ms", serde_json::json!(f.duration_ms)),
-        ] {
-            key.clear();
-            key.push_str("stage.");
-            key.push_str(&stage.name);
-            key.push('.');
-            key.push_str(field);
-            if let Err(e) = self.ledger.set(&job.job_id, &key, value) {
-                tracing::warn!(job = %job.job_id, stage = %stage.name, "ledger write failed: {e}");
-            }
+        // `stage.<name>.<field>`, the three keys in one buffer, written in one call.
+        let mut keys = String::with_capacity(3 * (stage.name.len() + 6) + 29);
+        let mut ends = [0usize; 3];
+        for (end, field) in ends.iter_mut().zip(["attempts", "output_count", "duration_ms"]) {
+            keys.push_str("stage.");
+            keys.push_str(&stage.name);
+            keys.push('.');
+            keys.push_str(field);
+            *end = keys.len();
+        }
+        let metrics = [
+            (&keys[..ends[0]], serde_json::json!(f.attempts)),
+            (&keys[ends[0]..ends[1]], serde_json::json!(count)),
+            (&keys[ends[1]..ends[2]], serde_json::json!(f.duration_ms)),
+        ];
+        if let Err(e) = self.ledger.set_many(&job.job_id, &metrics) {
+            tracing::warn!(job = %job.job_id, stage = %stage.name, "ledger write failed: {e}");
         }
         written
     }
