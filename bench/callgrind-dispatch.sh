@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per stage (callgrind: exact, repeatable, independent of machine load) of the
-# three dispatch variants of stage-core/benches/dispatch.rs. Each variant runs 100 and 300
+# four dispatch variants of stage-core/benches/dispatch.rs. Each variant runs 100 and 300
 # times; the difference, divided by 200 runs x 10 stages, is the cost per stage without the
 # set-up. Usage: bench/callgrind-dispatch.sh [out-dir]  (profiles are kept in out-dir).
 set -euo pipefail
@@ -14,7 +14,7 @@ for l in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "dispatch" and m.get("executable"):
         print(m["executable"])')
 declare -A ir
-for v in resolved string runner; do
+for v in resolved string lazy runner; do
     for n in 100 300; do
         BENCH_PROFILE=$v BENCH_PROFILE_ITERS=$n valgrind --tool=callgrind \
             --callgrind-out-file="$out/dispatch.$v.$n.out" "$bin" 2>"$out/dispatch.$v.$n.log"
@@ -24,7 +24,7 @@ done
 echo "| variant | instructions per stage | ratio to resolved |"
 echo "|---|---:|---:|"
 base=$(( (ir[resolved.300] - ir[resolved.100]) / 2000 ))
-for v in resolved string runner; do
+for v in resolved string lazy runner; do
     per=$(( (ir[$v.300] - ir[$v.100]) / 2000 ))
     echo "| $v | $per | $(python3 -c "print(f'{$per/$base:.3f}')") |"
 done

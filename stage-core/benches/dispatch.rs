@@ -14,7 +14,7 @@ mod standins;
 
 use harness::{black_box, Group};
 use stage_core::{spec, ConfigValue, Plan, PlanOptions, Runner, StageRegistry};
-use standins::{job, run_by_hand, HandPlan, Shared, TEN_STAGES};
+use standins::{job, run_by_hand, Hand, HandPlan, Shared, TEN_STAGES};
 
 /// The plan of `text` against the stand-ins, and each stage's parsed config.
 fn plan_of(text: &str) -> (Plan, Vec<Option<ConfigValue>>) {
@@ -46,8 +46,8 @@ fn main() {
     let runner = Runner::new().with_ledger(shared.ledger.clone());
     let out = runner.run(&plan, job.clone());
     assert_eq!(out.report.status, stage_core::RunStatus::Completed, "{:?}", out.report);
-    for resolved in [false, true] {
-        let h = run_by_hand(&hand, &job, &shared, resolved);
+    for how in [Hand::ByString, Hand::Resolved, Hand::ResolvedLazy] {
+        let h = run_by_hand(&hand, &job, &shared, how);
         assert_eq!(h.lines.len(), out.report.stages.len());
         for (a, b) in h.lines.iter().zip(&out.report.stages) {
             assert_eq!((&a.name, a.status, a.output_count), (&b.name, b.status, b.output_count));
@@ -63,8 +63,9 @@ fn main() {
         for _ in 0..iters {
             match which.as_str() {
                 "runner" => drop(black_box(runner.run(&plan, job.clone()))),
-                "string" => drop(black_box(run_by_hand(&hand, &job, &shared, false))),
-                _ => drop(black_box(run_by_hand(&hand, &job, &shared, true))),
+                "string" => drop(black_box(run_by_hand(&hand, &job, &shared, Hand::ByString))),
+                "lazy" => drop(black_box(run_by_hand(&hand, &job, &shared, Hand::ResolvedLazy))),
+                _ => drop(black_box(run_by_hand(&hand, &job, &shared, Hand::Resolved))),
             }
         }
         return;
@@ -72,10 +73,13 @@ fn main() {
 
     let mut g = Group::new("dispatch: one stage through the runtime vs by hand (10 built-in types)", "stage");
     g.add("hand-written, resolved in advance", stages, || {
-        run_by_hand(black_box(&hand), black_box(&job), &shared, true)
+        run_by_hand(black_box(&hand), black_box(&job), &shared, Hand::Resolved)
     });
     g.add("hand-written, matching the type string", stages, || {
-        run_by_hand(black_box(&hand), black_box(&job), &shared, false)
+        run_by_hand(black_box(&hand), black_box(&job), &shared, Hand::ByString)
+    });
+    g.add("hand-written, resolved, initial keys built on first read", stages, || {
+        run_by_hand(black_box(&hand), black_box(&job), &shared, Hand::ResolvedLazy)
     });
     g.add("stage-core Runner", stages, || runner.run(black_box(&plan), black_box(job.clone())));
     g.run();

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use harness::{black_box, Group};
 use stage_core::policy::PolicySet;
 use stage_core::{spec, ConfigValue, Plan, PlanOptions, RunStatus, Runner, StageRegistry};
-use standins::{job, run_by_hand, HandPlan, Shared};
+use standins::{job, run_by_hand, Hand, HandPlan, Shared};
 
 /// The shared file when `../shared` is beside the repository, else the copy kept here.
 fn pipeline_file() -> PathBuf {
@@ -71,7 +71,7 @@ fn main() {
         "job",
     );
     g.add("hand-written, resolved in advance, 1 thread", 1, || {
-        run_by_hand(black_box(&hand), black_box(&job), &shared, true)
+        run_by_hand(black_box(&hand), black_box(&job), &shared, Hand::Resolved)
     });
     for (name, runner, plan) in &runners {
         g.add(name, 1, || runner.run(black_box(plan), black_box(job.clone())));

@@ -9,15 +9,14 @@
 //! Each batch runs in a fresh store (SQLite ledger, index and graph), planned before timing.
 //!
 //! Configurations: the runtime alone (no policy, no checkpoint), then as `stagectl run` runs it
-//! (the host's policies, which put each attempt on its own thread under a timeout, and a
-//! checkpoint of the whole run state written and fsync'ed after every stage, mirroring
-//! stagectl's `FileCheckpoint`), and the host's defaults (`--concurrency 2`) for throughput.
+//! (the host's policies, which put each attempt on a pooled thread under a timeout, and
+//! stagectl's `FileCheckpoint` after every stage, with and without `--sync-every-stage`), and
+//! the host's defaults (`--concurrency 2`) for throughput.
 //! Run with `cargo bench -p stagectl --bench batch`.
 
 #[path = "../../bench/harness.rs"]
 mod harness;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -25,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use stage_core::__private::{InvokeFn, InvokeResult};
 use stage_core::policy::PolicySet;
-use stage_core::run::{Checkpoint, RunState};
+
 use stage_core::{
     HostSettings, InMemoryLedger, Job, Ledger, Plan, PlanOptions, RunReport, RunStatus, Runner, StageArgs,
     StageMetadata, StageRegistry,
@@ -74,34 +73,6 @@ fn wrap(i: usize, m: &'static StageMetadata) -> &'static StageMetadata {
     Box::leak(Box::new(w))
 }
 
-/// What stagectl's `FileCheckpoint` does after every stage: the run record (fingerprint,
-/// status, whole state as JSON) written pretty-printed to a temporary file, fsync'ed, renamed.
-struct HostLikeCheckpoint {
-    store: PathBuf,
-}
-
-impl Checkpoint for HostLikeCheckpoint {
-    fn checkpoint(&self, plan: &Plan, state: &RunState) {
-        let path = plan.pipeline.path.clone().unwrap_or_default();
-        let path = std::fs::canonicalize(&path).unwrap_or_else(|_| PathBuf::from(path));
-        let record = serde_json::json!({
-            "pipeline_path": path,
-            "fingerprint": plan.fingerprint(),
-            "status": "running",
-            "report": null,
-            "state": state.to_json(),
-        });
-        let file = self.store.join("runs").join(format!("{}.json", state.job.job_id));
-        std::fs::create_dir_all(file.parent().expect("runs dir")).expect("runs dir");
-        let tmp = file.with_extension(format!("json.tmp{}", std::process::id()));
-        let mut f = std::fs::File::create(&tmp).expect("checkpoint file");
-        f.write_all(&serde_json::to_vec_pretty(&record).expect("json")).expect("write");
-        f.sync_all().expect("fsync");
-        drop(f);
-        std::fs::rename(&tmp, &file).expect("rename");
-    }
-}
-
 #[derive(Clone, Copy)]
 struct Config {
     name: &'static str,
@@ -109,7 +80,8 @@ struct Config {
     /// in the store), or `Runner::run` per job with the in-memory ledger (the runtime alone).
     host: bool,
     policies: bool,
-    checkpoint: bool,
+    /// stagectl's `FileCheckpoint` after every stage: `Some(sync)`.
+    checkpoint: Option<bool>,
     concurrency: usize,
 }
 
@@ -130,8 +102,8 @@ fn batch(registry: &StageRegistry, pipeline: &Path, jobs: &[Job], c: Config) -> 
     let mut runner = Runner::new()
         .with_ledger(ledger)
         .with_host(HostSettings { run_dir: Some(store.path().to_owned()), ..HostSettings::default() });
-    if c.checkpoint {
-        runner = runner.with_checkpoint(Arc::new(HostLikeCheckpoint { store: store.path().to_owned() }));
+    if let Some(sync) = c.checkpoint {
+        runner = runner.with_checkpoint(Arc::new(stagectl::FileCheckpoint::new(store.path(), sync)));
     }
     BODY_NS.store(0, Ordering::SeqCst);
     let started = Instant::now();
@@ -179,35 +151,42 @@ fn main() {
             name: "runtime alone: `Runner::run` per job, in-memory ledger",
             host: false,
             policies: false,
-            checkpoint: false,
+            checkpoint: None,
             concurrency: 1,
         },
         Config {
             name: "`run_jobs`: + SQLite ledger metrics, run records saved",
             host: true,
             policies: false,
-            checkpoint: false,
+            checkpoint: None,
             concurrency: 1,
         },
         Config {
-            name: "+ host policies (each attempt on a thread, under a timeout)",
+            name: "+ host policies (each attempt on a pooled thread, under a timeout)",
             host: true,
             policies: true,
-            checkpoint: false,
+            checkpoint: None,
             concurrency: 1,
         },
         Config {
-            name: "+ fsync'ed checkpoint per stage = `stagectl run --concurrency 1`",
+            name: "+ checkpoint after every stage = `stagectl run --concurrency 1`",
             host: true,
             policies: true,
-            checkpoint: true,
+            checkpoint: Some(false),
+            concurrency: 1,
+        },
+        Config {
+            name: "+ each checkpoint fsync'ed = `... --sync-every-stage`",
+            host: true,
+            policies: true,
+            checkpoint: Some(true),
             concurrency: 1,
         },
         Config {
             name: "`stagectl run` defaults (--concurrency 2)",
             host: true,
             policies: true,
-            checkpoint: true,
+            checkpoint: Some(false),
             concurrency: 2,
         },
     ];

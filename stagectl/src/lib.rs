@@ -24,6 +24,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use commands::run::{run_jobs, BatchOptions, BatchOutcome};
+pub use commands::store::FileCheckpoint;
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -145,6 +146,12 @@ pub struct RunArgs {
     /// Print no per-stage progress.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Fsync each run's record after every stage, so that even a power loss between two
+    /// stages loses nothing (slower: a disk flush per stage). By default every stage's
+    /// checkpoint is written atomically — a crashed or killed process loses no completed
+    /// stage — and the record is flushed to disk when the run ends or parks.
+    #[arg(long)]
+    pub sync_every_stage: bool,
 }
 
 /// A query.

@@ -151,6 +151,8 @@ type CountFn = fn(&dyn StateValue) -> u64;
 /// What one call sees.
 pub(crate) struct Env<'a> {
     state: &'a HandState,
+    /// The initial keys built on first read (`None`: they are in `state`, built up front).
+    lazy: Option<&'a LazyInitial<'a>>,
     config: Option<&'a ConfigValue>,
     job: &'a Arc<Job>,
     name: &'a str,
@@ -181,6 +183,7 @@ impl Env<'_> {
     fn input<T: 'static>(&self, key: &str) -> Result<&T, String> {
         self.state
             .get(key)
+            .or_else(|| self.lazy.and_then(|l| l.get(key)))
             .ok_or_else(|| format!("input `{key}` is absent"))?
             .downcast_ref::<T>()
             .ok_or_else(|| format!("input `{key}` has another type"))
@@ -376,27 +379,60 @@ impl HandPlan {
     }
 }
 
-fn initial_state(job: &Job) -> HandState {
-    let context = json!({
-        "tenant_id": job.tenant_id,
-        "job_id": job.job_id,
-        "doc_id": job.doc_id,
-        "correlation_id": job.correlation_id,
-        "metadata": job.metadata,
-        "source": job.source,
-    });
-    let mut s = HandState::new();
-    s.insert("context".to_owned(), shared(context));
-    s.insert("adapter_request".to_owned(), shared(job.adapter_request.clone()));
-    s.insert("payload".to_owned(), shared(job.payload.clone()));
-    s.insert("job_id".to_owned(), shared(job.job_id.clone()));
-    s
+const INITIAL_KEYS: [&str; 4] = ["context", "adapter_request", "payload", "job_id"];
+
+fn initial_value(job: &Job, key: &str) -> SharedValue {
+    match key {
+        "context" => shared(json!({
+            "tenant_id": job.tenant_id,
+            "job_id": job.job_id,
+            "doc_id": job.doc_id,
+            "correlation_id": job.correlation_id,
+            "metadata": job.metadata,
+            "source": job.source,
+        })),
+        "adapter_request" => shared(job.adapter_request.clone()),
+        "payload" => shared(job.payload.clone()),
+        _ => shared(job.job_id.clone()),
+    }
 }
 
-/// Runs one job through `plan` by hand; `resolved` picks the runner.
-pub(crate) fn run_by_hand(plan: &HandPlan, job: &Job, shared: &Shared, resolved: bool) -> HandRun {
+/// The initial keys as the original runtime made them: all of them, up front.
+fn initial_state(job: &Job) -> HandState {
+    INITIAL_KEYS.iter().map(|k| ((*k).to_owned(), initial_value(job, k))).collect()
+}
+
+/// The initial keys as the runtime makes them: each on its first read.
+pub(crate) struct LazyInitial<'j> {
+    job: &'j Job,
+    values: [std::cell::OnceCell<SharedValue>; 4],
+}
+
+impl LazyInitial<'_> {
+    fn get(&self, key: &str) -> Option<&SharedValue> {
+        let i = INITIAL_KEYS.iter().position(|k| *k == key)?;
+        Some(self.values[i].get_or_init(|| initial_value(self.job, key)))
+    }
+}
+
+/// How a hand-written runner dispatches and builds the run's initial keys.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hand {
+    /// Matches the type string on every call; initial keys up front (the original design).
+    ByString,
+    /// Calls resolved in advance; initial keys up front.
+    Resolved,
+    /// Calls resolved in advance; initial keys built on first read, as the runtime does.
+    ResolvedLazy,
+}
+
+/// Runs one job through `plan` by hand.
+pub(crate) fn run_by_hand(plan: &HandPlan, job: &Job, shared: &Shared, how: Hand) -> HandRun {
+    let resolved = how != Hand::ByString;
     let job = Arc::new(job.clone());
-    let mut state = initial_state(&job);
+    let lazy = LazyInitial { job: &job, values: Default::default() };
+    let lazy = (how == Hand::ResolvedLazy).then_some(&lazy);
+    let mut state = if lazy.is_some() { HandState::new() } else { initial_state(&job) };
     let mut lines = Vec::with_capacity(plan.stages.len());
     let mut outputs: Vec<(usize, SharedValue)> = Vec::with_capacity(plan.stages.len());
     for &i in &plan.order {
@@ -404,6 +440,7 @@ pub(crate) fn run_by_hand(plan: &HandPlan, job: &Job, shared: &Shared, resolved:
         let started = Instant::now();
         let env = Env {
             state: &state,
+            lazy,
             config: stage.config.as_ref(),
             job: &job,
             name: &stage.name,

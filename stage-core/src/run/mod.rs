@@ -5,9 +5,9 @@ mod events;
 mod report;
 mod resilience;
 mod state;
+mod workers;
 
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -38,6 +38,7 @@ pub struct Runner {
     workers: usize,
     host: Arc<HostSettings>,
     resilience: Arc<resilience::Resilience>,
+    attempt_threads: Arc<workers::Workers>,
     checkpoint: Option<Arc<dyn Checkpoint>>,
 }
 
@@ -63,6 +64,7 @@ impl Default for Runner {
             workers: 1,
             host: Arc::new(HostSettings::default()),
             resilience: Arc::default(),
+            attempt_threads: Arc::default(),
             checkpoint: None,
         }
     }
@@ -298,7 +300,7 @@ impl Runner {
     /// Runs the stages one at a time on this thread, in execution order: no thread scope, no
     /// channel, one pass (every stage's dependencies come before it in `plan.order`).
     fn drive_sequential(&self, plan: &Plan, job: &Arc<Job>, book: &mut Book) {
-        let initial = initial_state(job);
+        let initial = Initial::new(job);
         // And the values a stage writes, on their way to the state.
         let mut written_buf: Vec<(String, SharedValue)> = Vec::new();
         for &i in &plan.order {
@@ -344,7 +346,7 @@ impl Runner {
         job: &Arc<Job>,
         book: &mut Book,
     ) {
-        let initial = initial_state(job);
+        let initial = Initial::new(job);
         let n = plan.stages.len();
         let mut running = 0usize;
         let mut ready: Vec<usize> = Vec::with_capacity(n);
@@ -525,14 +527,14 @@ impl Runner {
                 };
                 let cancel = call.cancel.clone();
                 let (tx, rx) = mpsc::sync_channel(1);
-                let spawned =
-                    std::thread::Builder::new().name(format!("stage-{}", stage.name)).spawn(move || {
-                        drop(tx.send({
-                            let refs: Vec<Option<&SharedValue>> =
-                                call.inputs.iter().map(Option::as_ref).collect();
-                            call.as_ref(&refs).invoke()
-                        }))
-                    });
+                // On a pooled thread: reused from attempt to attempt.
+                let spawned = self.attempt_threads.run(Box::new(move || {
+                    drop(tx.send({
+                        let refs: Vec<Option<&SharedValue>> =
+                            call.inputs.iter().map(Option::as_ref).collect();
+                        call.as_ref(&refs).invoke()
+                    }))
+                }));
                 if let Err(e) = spawned {
                     return Ended::Failed(format!("could not start a thread for the stage: {e}"));
                 }
@@ -804,29 +806,45 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The keys every run starts with (contract §2).
-fn initial_state(job: &Job) -> BTreeMap<&'static str, SharedValue> {
-    let context = serde_json::json!({
-        "tenant_id": job.tenant_id,
-        "job_id": job.job_id,
-        "doc_id": job.doc_id,
-        "correlation_id": job.correlation_id,
-        "metadata": job.metadata,
-        "source": job.source,
-    });
-    let mut m: BTreeMap<&'static str, SharedValue> = BTreeMap::new();
-    m.insert("context", Arc::new(context));
-    m.insert("adapter_request", Arc::new(job.adapter_request.clone()));
-    m.insert("payload", Arc::new(job.payload.clone()));
-    m.insert("job_id", Arc::new(job.job_id.clone()));
-    m
+/// The keys every run starts with (contract §2), each built when a stage first reads it.
+struct Initial<'j> {
+    job: &'j Job,
+    values: [OnceCell<SharedValue>; 4],
+}
+
+impl<'j> Initial<'j> {
+    const KEYS: [&'static str; 4] = ["context", "adapter_request", "payload", "job_id"];
+
+    fn new(job: &'j Job) -> Self {
+        Initial { job, values: Default::default() }
+    }
+
+    fn get(&self, key: &str) -> Option<&SharedValue> {
+        let i = Self::KEYS.iter().position(|k| *k == key)?;
+        let job = self.job;
+        Some(self.values[i].get_or_init(|| -> SharedValue {
+            match i {
+                0 => Arc::new(serde_json::json!({
+                    "tenant_id": job.tenant_id,
+                    "job_id": job.job_id,
+                    "doc_id": job.doc_id,
+                    "correlation_id": job.correlation_id,
+                    "metadata": job.metadata,
+                    "source": job.source,
+                })),
+                1 => Arc::new(job.adapter_request.clone()),
+                2 => Arc::new(job.payload.clone()),
+                _ => Arc::new(job.job_id.clone()),
+            }
+        }))
+    }
 }
 
 /// Reads a stage's inputs from its bound providers, nearest first.
 fn gather<'a>(
     plan: &Plan,
     idx: usize,
-    initial: &'a BTreeMap<&'static str, SharedValue>,
+    initial: &'a Initial<'_>,
     book: &'a Book,
     job: &Job,
 ) -> Result<Inputs<'a>, String> {

@@ -32,6 +32,8 @@ pub struct BatchOptions {
     pub policies: Option<PathBuf>,
     /// Print per-stage progress on stderr.
     pub progress: bool,
+    /// Fsync the run record after every stage, not only when the run ends or parks.
+    pub sync_every_stage: bool,
 }
 
 impl BatchOptions {
@@ -44,6 +46,7 @@ impl BatchOptions {
             rebase_paths: a.rebase_paths,
             policies: a.policies.clone(),
             progress: !a.quiet && !json,
+            sync_every_stage: a.sync_every_stage,
         }
     }
 }
@@ -162,15 +165,17 @@ pub(crate) fn save_run(store: &Path, plan: &Plan, out: &stage_core::RunOutcome) 
         RunStatus::Parked => "parked",
         RunStatus::Failed => "failed",
     };
-    let record = super::store::record_of(plan, status, Some(out.report.clone()), &out.state);
-    super::store::write_record(store, &out.report.job_id, &record)
+    super::store::write_record(store, plan, status, Some(&out.report), &out.state, true)
 }
 
 pub(crate) fn runner(options: &BatchOptions, ledger: Arc<dyn Ledger>) -> Runner {
     let runner = Runner::new()
         .with_ledger(ledger)
         .with_workers(options.workers)
-        .with_checkpoint(Arc::new(super::store::FileCheckpoint { store: options.store.clone() }))
+        .with_checkpoint(Arc::new(super::store::FileCheckpoint::new(
+            &options.store,
+            options.sync_every_stage,
+        )))
         .with_host(HostSettings {
             run_dir: Some(options.store.clone()),
             rebase_absolute_paths: options.rebase_paths,

@@ -1,7 +1,7 @@
 //! Run records in the store: `<store>/runs/<job>.json`, written atomically after every stage
-//! (a checkpoint) and at the end of a run.
+//! (a checkpoint) and at the end of a run. The record written when a run ends (or parks) is
+//! flushed to disk; checkpoints are flushed only with `--sync-every-stage`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -35,15 +35,40 @@ pub(crate) fn run_file(store: &Path, job_id: &str) -> PathBuf {
     store.join("runs").join(format!("{safe}.json"))
 }
 
-/// Writes `record` for `job_id`: to a temporary file, synced, then renamed over the old one,
-/// so a reader (or a crash) never sees a torn record.
-pub(crate) fn write_record(store: &Path, job_id: &str, record: &RunRecord) -> Result<(), CliError> {
-    let file = run_file(store, job_id);
+/// A run record as written: the state serialized straight from the run, not through a
+/// JSON tree.
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    pipeline_path: PathBuf,
+    fingerprint: Fingerprint,
+    status: &'a str,
+    report: Option<&'a RunReport>,
+    state: &'a RunState,
+}
+
+/// Writes the record of a run of `plan` (`status`: `running` for a checkpoint, `completed`,
+/// `parked` or `failed`): to a temporary file, then renamed over the old one, so a reader (or
+/// a crash) never sees a torn record; with `sync`, the file is flushed to disk first.
+pub(crate) fn write_record(
+    store: &Path,
+    plan: &Plan,
+    status: &str,
+    report: Option<&RunReport>,
+    state: &RunState,
+    sync: bool,
+) -> Result<(), CliError> {
+    let path = plan.pipeline.path.clone().unwrap_or_default();
+    let path = std::fs::canonicalize(&path).unwrap_or_else(|_| PathBuf::from(path));
+    let record = RecordOut { pipeline_path: path, fingerprint: plan.fingerprint(), status, report, state };
+    let file = run_file(store, &state.job.job_id);
     std::fs::create_dir_all(file.parent().expect("runs dir"))?;
     let tmp = file.with_extension(format!("json.tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec_pretty(record)?)?;
-    f.sync_all()?;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    serde_json::to_writer(&mut f, &record)?;
+    let f = f.into_inner().map_err(|e| e.into_error())?;
+    if sync {
+        f.sync_all()?;
+    }
     drop(f);
     std::fs::rename(&tmp, &file)?;
     Ok(())
@@ -82,27 +107,25 @@ pub(crate) fn records(store: &Path) -> Result<Vec<(String, RunRecord)>, CliError
     Ok(out)
 }
 
-pub(crate) fn record_of(plan: &Plan, status: &str, report: Option<RunReport>, state: &RunState) -> RunRecord {
-    let path = plan.pipeline.path.clone().unwrap_or_default();
-    let path = std::fs::canonicalize(&path).unwrap_or_else(|_| PathBuf::from(path));
-    RunRecord {
-        pipeline_path: path,
-        fingerprint: plan.fingerprint(),
-        status: status.to_owned(),
-        report,
-        state: state.to_json(),
-    }
+/// Saves a run's state in the store (`<store>/runs/<job>.json`) after every stage, so that a
+/// run whose process dies resumes from its last completed stage (`stagectl resume`).
+#[derive(Debug, Clone)]
+pub struct FileCheckpoint {
+    store: PathBuf,
+    sync: bool,
 }
 
-/// Saves a run's state in the store after every stage.
-pub(crate) struct FileCheckpoint {
-    pub(crate) store: PathBuf,
+impl FileCheckpoint {
+    /// Checkpoints in `store`; with `sync`, each one is flushed to disk (survives a power
+    /// loss, costs a disk flush per stage), else written atomically (survives the process).
+    pub fn new(store: &Path, sync: bool) -> Self {
+        FileCheckpoint { store: store.to_owned(), sync }
+    }
 }
 
 impl Checkpoint for FileCheckpoint {
     fn checkpoint(&self, plan: &Plan, state: &RunState) {
-        let record = record_of(plan, "running", None, state);
-        if let Err(e) = write_record(&self.store, &state.job.job_id, &record) {
+        if let Err(e) = write_record(&self.store, plan, "running", None, state, self.sync) {
             tracing::error!(job = %state.job.job_id, "checkpoint failed: {e}");
         }
     }
