@@ -133,6 +133,40 @@ fn ledger_get_and_set_work_as_an_external_process_would() {
 }
 
 #[test]
+fn sync_every_stage_stores_the_same_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = std::fs::read_to_string(root().join("examples/jobs/corpus.jsonl")).unwrap();
+    let job = first.lines().next().unwrap().to_owned();
+    let id = serde_json::from_str::<serde_json::Value>(&job).unwrap()["job_id"].as_str().unwrap().to_owned();
+    let mut stored = Vec::new();
+    for (store, extra) in [("a", None), ("b", Some("--sync-every-stage"))] {
+        let s = dir.path().join(store);
+        let mut args =
+            vec!["run", "examples/pipelines/literature.yaml", &job, "--store", s.to_str().unwrap()];
+        args.extend(extra);
+        let out = stagectl(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        let rec = record(&s, &id);
+        assert_eq!(rec["status"], "completed");
+        let lines: Vec<_> = rec["report"]["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["name"].clone(), l["status"].clone(), l["output_count"].clone()))
+            .collect();
+        stored.push((
+            lines,
+            rec["report"]["results"]["chunk"].clone(),
+            rec["state"]["stages"]["embed"].clone(),
+        ));
+    }
+    assert_eq!(stored[0].0.len(), 9);
+    assert_eq!(stored[0].0, stored[1].0);
+    assert_eq!(stored[0].1, stored[1].1);
+    assert_eq!(stored[0].2["written"], stored[1].2["written"]);
+}
+
+#[test]
 fn a_failing_job_fails_the_batch_but_not_the_other_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let jobs = dir.path().join("jobs.jsonl");
