@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::BoxError;
@@ -69,14 +70,14 @@ pub trait Ledger: Send + Sync {
 
 #[derive(Default)]
 struct JobEntry {
-    fields: BTreeMap<String, serde_json::Value>,
-    metadata: BTreeMap<String, serde_json::Value>,
+    fields: FxHashMap<String, serde_json::Value>,
+    metadata: FxHashMap<String, serde_json::Value>,
 }
 
 /// A [`Ledger`] in memory, for tests and one-shot runs.
 #[derive(Default)]
 pub struct InMemoryLedger {
-    jobs: Mutex<BTreeMap<String, JobEntry>>,
+    jobs: Mutex<FxHashMap<String, JobEntry>>,
 }
 
 impl InMemoryLedger {
@@ -95,7 +96,7 @@ impl InMemoryLedger {
 }
 
 /// Sets `map[key]`, copying the key only when it is new.
-fn put(map: &mut BTreeMap<String, serde_json::Value>, key: &str, value: serde_json::Value) {
+fn put(map: &mut FxHashMap<String, serde_json::Value>, key: &str, value: serde_json::Value) {
     match map.get_mut(key) {
         Some(slot) => *slot = value,
         None => {
@@ -134,7 +135,7 @@ impl Ledger for InMemoryLedger {
         Ok(())
     }
     fn fields(&self, job_id: &str) -> Result<BTreeMap<String, serde_json::Value>, BoxError> {
-        Ok(self.with(job_id, |j| j.fields.clone()))
+        Ok(self.with(job_id, |j| j.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
     }
 }
 

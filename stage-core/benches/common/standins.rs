@@ -484,7 +484,7 @@ pub(crate) fn run_by_hand(plan: &HandPlan, job: &Job, shared: &Shared, how: Hand
             message,
         });
         // The three metrics, their keys in one buffer, in one ledger call.
-        let mut keys = String::with_capacity(3 * (stage.name.len() + 6) + 29);
+        let mut keys = String::with_capacity(3 * (stage.name.len() + 7) + 31);
         let mut ends = [0usize; 3];
         for (end, field) in ends.iter_mut().zip(["attempts", "output_count", "duration_ms"]) {
             keys.push_str("stage.");

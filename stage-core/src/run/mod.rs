@@ -656,7 +656,7 @@ impl Runner {
             cp.checkpoint(plan, &book.state);
         }
         // `stage.<name>.<field>`, the three keys in one buffer, written in one call.
-        let mut keys = String::with_capacity(3 * (stage.name.len() + 6) + 29);
+        let mut keys = String::with_capacity(3 * (stage.name.len() + 7) + 31);
         let mut ends = [0usize; 3];
         for (end, field) in ends.iter_mut().zip(["attempts", "output_count", "duration_ms"]) {
             keys.push_str("stage.");
