@@ -1,7 +1,7 @@
 //! Pipelines: a shared pipeline file of the original platform (`auto`, eight stages, one
 //! branch) with trivial stand-in stages, run through the runtime at 1 and 2 workers, with and
 //! without the host's resilience policies (`policy: default` gives every attempt a timeout,
-//! so each runs on a thread of its own), against the hand-written runner resolved in advance.
+//! so each runs on a pooled thread), against the hand-written runner resolved in advance.
 //! Run with `cargo bench -p stage-core --bench pipelines`.
 
 #[path = "../../bench/harness.rs"]
@@ -54,7 +54,7 @@ fn main() {
         .map(|(workers, policies)| {
             let name = format!(
                 "stage-core Runner, {workers} worker(s), {}",
-                if policies { "host policies (a thread per attempt)" } else { "no policy" }
+                if policies { "host policies (each attempt on a pooled thread)" } else { "no policy" }
             );
             let runner = Runner::new().with_ledger(shared.ledger.clone()).with_workers(workers);
             (name, runner, if policies { &policed } else { &plain })

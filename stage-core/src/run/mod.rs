@@ -9,7 +9,7 @@ mod workers;
 
 use std::cell::OnceCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use events::{CollectingSink, Event, EventKind, EventSink, TracingSink};
@@ -184,6 +184,9 @@ impl CallRef<'_> {
     }
 }
 
+/// A stage for a worker thread: its index and its inputs (or why they are missing).
+type Task = (usize, Result<Vec<Option<SharedValue>>, String>);
+
 /// How one stage call ended, before it is recorded.
 enum Ended {
     Done {
@@ -268,8 +271,32 @@ impl Runner {
         if self.workers == 1 {
             self.drive_sequential(plan, &job, &mut book);
         } else {
-            let (tx, rx) = mpsc::channel::<Finished>();
-            std::thread::scope(|scope| self.drive(plan, (scope, &tx, &rx), &job, &mut book));
+            // `workers` threads for the run, taking stages as they become ready.
+            let (task_tx, task_rx) = mpsc::channel::<Task>();
+            let task_rx = Mutex::new(task_rx);
+            std::thread::scope(|scope| {
+                let (done_tx, done_rx) = mpsc::channel::<Finished>();
+                for _ in 0..self.workers.min(plan.stages.len()) {
+                    let (done_tx, task_rx, job) = (done_tx.clone(), &task_rx, job.clone());
+                    scope.spawn(move || loop {
+                        let next = task_rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        let Ok((i, gathered)) = next else { break };
+                        let refs: Result<Vec<Option<&SharedValue>>, String> = gathered
+                            .as_ref()
+                            .map(|g| g.iter().map(Option::as_ref).collect())
+                            .map_err(Clone::clone);
+                        let inputs = refs.as_deref().map_err(Clone::clone);
+                        if done_tx.send(self.call(plan, i, &job, inputs, &mut Vec::new())).is_err() {
+                            break;
+                        }
+                    });
+                }
+                // Only the workers can send: if they all end, the driver sees it.
+                drop(done_tx);
+                self.drive(plan, &task_tx, &done_rx, &job, &mut book);
+                // The workers end when no more stages come.
+                drop(task_tx);
+            });
         }
         let Book { lines, mut state, .. } = book;
         let results = state.share_results();
@@ -335,14 +362,11 @@ impl Runner {
     /// Runs what can run until nothing can: up to `workers` stages at once on the scope's
     /// threads, their ends received on the channel.
     #[allow(clippy::type_complexity)]
-    fn drive<'scope, 'env: 'scope>(
-        &'env self,
-        plan: &'env Plan,
-        (scope, tx, rx): (
-            &'scope std::thread::Scope<'scope, 'env>,
-            &mpsc::Sender<Finished>,
-            &mpsc::Receiver<Finished>,
-        ),
+    fn drive(
+        &self,
+        plan: &Plan,
+        tasks: &mpsc::Sender<Task>,
+        done: &mpsc::Receiver<Finished>,
         job: &Arc<Job>,
         book: &mut Book,
     ) {
@@ -382,26 +406,18 @@ impl Runner {
                 if book.wants.started {
                     self.emit(job, &plan.stages[i], events::EventKind::Started);
                 }
-                running += 1;
-                let tx = tx.clone();
-                let job = job.clone();
                 // Owned: the state changes while the stage runs on its thread.
-                let gathered: Result<Vec<Option<SharedValue>>, String> =
-                    gather(plan, i, &initial, book, &job)
-                        .map(|g| g.as_slice().iter().map(|v| v.cloned()).collect());
-                scope.spawn(move || {
-                    let refs: Result<Vec<Option<&SharedValue>>, String> = gathered
-                        .as_ref()
-                        .map(|g| g.iter().map(Option::as_ref).collect())
-                        .map_err(Clone::clone);
-                    let f = self.call(plan, i, &job, refs.as_deref().map_err(Clone::clone), &mut Vec::new());
-                    let _ = tx.send(f);
-                });
+                let gathered: Result<Vec<Option<SharedValue>>, String> = gather(plan, i, &initial, book, job)
+                    .map(|g| g.as_slice().iter().map(|v| v.cloned()).collect());
+                if tasks.send((i, gathered)).is_err() {
+                    break;
+                }
+                running += 1;
             }
             if running == 0 {
                 break;
             }
-            let Ok(f) = rx.recv() else { break };
+            let Ok(f) = done.recv() else { break };
             running -= 1;
             self.record(plan, f, book, job);
         }
