@@ -5,6 +5,7 @@
 #   bench/all.sh              scripts (generated crates, start-up, Python, compile time, RSS)
 #                             then `cargo bench` (registry, dispatch, pipelines, memory, batch)
 #   SKIP_CARGO_BENCH=1 ...    the scripts only
+#   SKIP_COMPILE_TIME=1 ...   without the compile-time measure (bench/compile-time.sh alone)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -32,8 +33,10 @@ bench/startup.sh | log
 echo "## 2. Discovery in the design being replaced (Python entry points)" | log
 bench/python-entrypoints.sh 10 100 1000 | log
 
-echo "## 7. Compile time" | log
-bench/compile-time.sh 1000 | log
+if [ -z "${SKIP_COMPILE_TIME:-}" ]; then
+    echo "## 7. Compile time" | log
+    bench/compile-time.sh 1000 | log
+fi
 
 echo "## 6. Memory: peak RSS of the main job" | log
 bench/peak-rss.sh | log
