@@ -122,4 +122,129 @@ pub mod __private {
     pub use core;
     pub use linkme;
     pub use serde_json;
+
+    use crate::{StageContext, StageError, StateValue};
+
+    // The call glue. A stage's `InvokeFn` is one call of a `call*` function below, given the
+    // stage function, one fetcher per parameter and the conversions of its return, all as
+    // function pointers: these functions are compiled once per signature and the fetchers
+    // once per type, not once per stage. The generated code names the bounded functions
+    // (fetchers, `Returns::into_output`, `StageFailure::into_stage_error`), so a type that
+    // breaks a bound is reported in the stage's own code, at the type; the `call*` functions
+    // have no bounds.
+
+    /// Fetches one argument of a stage call.
+    pub type Fetch<'a, X> = fn(&StageArgs<'a>) -> Result<X, StageError>;
+
+    /// Fetches the context.
+    pub fn fetch_context<'a>(args: &StageArgs<'a>) -> Result<&'a StageContext, StageError> {
+        Ok(args.context())
+    }
+
+    /// Fetches input `I`, required.
+    pub fn fetch_input<'a, T: StateValue, const I: usize>(args: &StageArgs<'a>) -> Result<&'a T, StageError> {
+        args.input::<T>(I)
+    }
+
+    /// Fetches input `I`, optional.
+    pub fn fetch_optional_input<'a, T: StateValue, const I: usize>(
+        args: &StageArgs<'a>,
+    ) -> Result<Option<&'a T>, StageError> {
+        args.optional_input::<T>(I)
+    }
+
+    /// Fetches the config.
+    pub fn fetch_config<'a, C: 'static>(args: &StageArgs<'a>) -> Result<&'a C, StageError> {
+        args.config::<C>()
+    }
+
+    /// Fetches resource `I`.
+    pub fn fetch_resource<'a, R: 'static, const I: usize>(args: &StageArgs<'a>) -> Result<&'a R, StageError> {
+        args.resource::<R>(I)
+    }
+
+    macro_rules! call_fns {
+        ($($n:literal: $plain:ident $opt:ident $res:ident $res_opt:ident ($($a:ident $x:ident),*);)*) => {$(
+            #[doc = concat!("Calls a stage function of ", $n, " parameters that returns `T`.")]
+            #[inline(never)]
+            #[allow(unused_variables, clippy::too_many_arguments)]
+            pub fn $plain<'a, $($a,)* T>(
+                args: &StageArgs<'a>,
+                f: fn($($a),*) -> T,
+                $($x: Fetch<'a, $a>,)*
+                ok: fn(T) -> InvokeResult,
+            ) -> InvokeResult {
+                $(let $x = $x(args)?;)*
+                ok(f($($x),*))
+            }
+
+            #[doc = concat!("Calls a stage function of ", $n, " parameters that returns `Option<T>`.")]
+            #[inline(never)]
+            #[allow(unused_variables, clippy::too_many_arguments)]
+            pub fn $opt<'a, $($a,)* T>(
+                args: &StageArgs<'a>,
+                f: fn($($a),*) -> Option<T>,
+                $($x: Fetch<'a, $a>,)*
+                ok: fn(T) -> InvokeResult,
+            ) -> InvokeResult {
+                $(let $x = $x(args)?;)*
+                match f($($x),*) {
+                    Some(v) => ok(v),
+                    None => Ok(None),
+                }
+            }
+
+            #[doc = concat!("Calls a stage function of ", $n, " parameters that returns `Result<T, E>`.")]
+            #[inline(never)]
+            #[allow(unused_variables, clippy::too_many_arguments)]
+            pub fn $res<'a, $($a,)* T, E>(
+                args: &StageArgs<'a>,
+                f: fn($($a),*) -> Result<T, E>,
+                $($x: Fetch<'a, $a>,)*
+                ok: fn(T) -> InvokeResult,
+                fail: fn(E) -> StageError,
+            ) -> InvokeResult {
+                $(let $x = $x(args)?;)*
+                match f($($x),*) {
+                    Ok(v) => ok(v),
+                    Err(e) => Err(fail(e)),
+                }
+            }
+
+            #[doc = concat!("Calls a stage function of ", $n, " parameters that returns `Result<Option<T>, E>`.")]
+            #[inline(never)]
+            #[allow(unused_variables, clippy::too_many_arguments)]
+            pub fn $res_opt<'a, $($a,)* T, E>(
+                args: &StageArgs<'a>,
+                f: fn($($a),*) -> Result<Option<T>, E>,
+                $($x: Fetch<'a, $a>,)*
+                ok: fn(T) -> InvokeResult,
+                fail: fn(E) -> StageError,
+            ) -> InvokeResult {
+                $(let $x = $x(args)?;)*
+                match f($($x),*) {
+                    Ok(Some(v)) => ok(v),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(fail(e)),
+                }
+            }
+        )*};
+    }
+
+    // Up to `MAX_SHARED_CALL_ARITY` in stage-derive's `expand.rs`.
+    call_fns! {
+        0: call0 call0_opt call0_res call0_res_opt ();
+        1: call1 call1_opt call1_res call1_res_opt (A0 a0);
+        2: call2 call2_opt call2_res call2_res_opt (A0 a0, A1 a1);
+        3: call3 call3_opt call3_res call3_res_opt (A0 a0, A1 a1, A2 a2);
+        4: call4 call4_opt call4_res call4_res_opt (A0 a0, A1 a1, A2 a2, A3 a3);
+        5: call5 call5_opt call5_res call5_res_opt (A0 a0, A1 a1, A2 a2, A3 a3, A4 a4);
+        6: call6 call6_opt call6_res call6_res_opt (A0 a0, A1 a1, A2 a2, A3 a3, A4 a4, A5 a5);
+        7: call7 call7_opt call7_res call7_res_opt (A0 a0, A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6);
+        8: call8 call8_opt call8_res call8_res_opt (A0 a0, A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7);
+        9: call9 call9_opt call9_res call9_res_opt (A0 a0, A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8);
+        10: call10 call10_opt call10_res call10_res_opt (A0 a0, A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8, A9 a9);
+        11: call11 call11_opt call11_res call11_res_opt (A0 a0, A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8, A9 a9, A10 a10);
+        12: call12 call12_opt call12_res call12_res_opt (A0 a0, A1 a1, A2 a2, A3 a3, A4 a4, A5 a5, A6 a6, A7 a7, A8 a8, A9 a9, A10 a10, A11 a11);
+    }
 }

@@ -491,26 +491,33 @@ impl StageMetadata {
         self
     }
     /// What `#[stage]` emits: every field in one call (cheaper for the compiler than the
-    /// builder chain: one call to evaluate, no method lookups), checked by the macro.
+    /// builder chain: one call to evaluate, no method lookups), checked by the macro. The type
+    /// descriptors come first: type-checked before the call glue that uses the same types, a
+    /// type that breaks a rule is reported with that rule's message.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
     pub const fn __from_macro(
-        stage_type: &'static str,
-        description: &'static str,
-        invoke: InvokeFn,
-        location: Location,
-        state_key: StateKey,
-        inputs: &'static [InputSpec],
         outputs: &'static [OutputType],
-        may_skip: bool,
+        inputs: &'static [InputSpec],
         config: Option<ConfigSpec>,
         resources: &'static [ResourceSpec],
+        invoke: InvokeFn,
+        stage_type: &'static str,
+        description: &'static str,
+        state_key: StateKey,
+        may_skip: bool,
         dependencies: &'static [&'static str],
         version: &'static str,
-        output_handler: OutputHandler,
-        output_counter: OutputCounter,
+        handler_name: &'static str,
+        handler: ApplyFn,
+        counter_name: &'static str,
+        counter: fn(&dyn StateValue) -> Result<u64, String>,
         parks: bool,
         replaces: bool,
+        crate_name: &'static str,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
     ) -> Self {
         StageMetadata {
             schema_version: SCHEMA_VERSION,
@@ -524,9 +531,9 @@ impl StageMetadata {
             description,
             dependencies,
             version,
-            location,
-            output_handler,
-            output_counter,
+            location: Location { crate_name, module_path, file, line },
+            output_handler: OutputHandler { name: handler_name, apply: handler },
+            output_counter: OutputCounter { name: counter_name, count: counter },
             invoke,
             parks,
             replaces,

@@ -1,8 +1,9 @@
-//! Code generation: the metadata static, the call glue and the registration. Little is
-//! generated: the glue is stage-core's traits.
+//! Code generation: the metadata constant, the call glue and the registration static. Little
+//! is generated: the glue is one call of a shared function of stage-core's `__private`.
 
-use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Item, ItemFn, Type};
 
@@ -14,6 +15,16 @@ use crate::{fallback, valid};
 pub(crate) fn stage(args: TokenStream, input: TokenStream) -> TokenStream {
     let mut cx = Ctxt::default();
     let parsed_args = Args::parse(&mut cx, args);
+    // The usual case, a function: its signature is parsed, its body passed through unparsed
+    // (nothing here reads it).
+    if let Ok(FnWithBody { item, body }) = syn::parse2::<FnWithBody>(input.clone()) {
+        let f = StageFn::from_item(&mut cx, &item);
+        valid::check(&mut cx, &parsed_args, &f);
+        if let Err(errors) = cx.check() {
+            return fallback::expand(input, errors);
+        }
+        return generate(&parsed_args, &f, Some(&body));
+    }
     let item = match syn::parse2::<Item>(input.clone()) {
         Ok(Item::Fn(f)) => f,
         Ok(other) => {
@@ -35,7 +46,27 @@ pub(crate) fn stage(args: TokenStream, input: TokenStream) -> TokenStream {
     if let Err(errors) = cx.check() {
         return fallback::expand(input, errors);
     }
-    generate(&parsed_args, &f)
+    generate(&parsed_args, &f, None)
+}
+
+/// A function item, its body kept as tokens: `item` has an empty block.
+struct FnWithBody {
+    item: ItemFn,
+    body: Group,
+}
+
+impl Parse for FnWithBody {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(syn::Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig = input.parse()?;
+        let body: Group = input.parse()?;
+        if body.delimiter() != Delimiter::Brace || !input.is_empty() {
+            return Err(input.error("expected a function body"));
+        }
+        let block = syn::Block { brace_token: syn::token::Brace(body.delim_span()), stmts: Vec::new() };
+        Ok(FnWithBody { item: ItemFn { attrs, vis, sig, block: Box::new(block) }, body })
+    }
 }
 
 fn item_head(item: &Item) -> TokenStream {
@@ -72,7 +103,12 @@ fn item_head(item: &Item) -> TokenStream {
     }
 }
 
-fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
+/// Parameters a stage may have for its call to go through one shared call function in
+/// `stage_core::__private` (`call<N>`, `call<N>_opt`, `call<N>_res`, `call<N>_res_opt`); a
+/// stage with more gets its call written out in its glue.
+const MAX_SHARED_CALL_ARITY: usize = 12;
+
+fn generate(args: &Args, f: &StageFn<'_>, body: Option<&Group>) -> TokenStream {
     let krate: TokenStream = match args.krate.get() {
         Some(path) => quote!(#path),
         None => quote!(::stage_core),
@@ -91,38 +127,50 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
         None => quote!(#p::core::env!("CARGO_PKG_VERSION")),
     };
 
-    // Everything below is type-checked as one body (the static's initializer, with inline
-    // `const` blocks and closures rather than nested items), each check spanned at the type it
-    // is about: a type that breaks a rule is then reported once, at that type, and not once
-    // per place the generated code uses it.
+    // Everything below is type-checked as one body (the static's initializer, with closures
+    // rather than nested items), each check spanned at the type it is about: a type that breaks
+    // a rule is then reported once, at that type, and not once per place the generated code
+    // uses it.
 
     let core = quote!(#p::core);
-    // Arguments, in parameter order, and the metadata describing them.
+    // Per parameter: the metadata describing it, and how the glue fetches it (a shared,
+    // per-type function of `__private`, and the same fetch written out for the long form).
+    let mut fetchers = Vec::new();
     let mut call_args = Vec::new();
     let mut inputs = Vec::new();
     let mut resources = Vec::new();
     let mut config = None;
     for param in &f.params {
         match &param.kind {
-            ParamKind::Context => call_args.push(quote!(#p::StageArgs::context(__args))),
+            ParamKind::Context => {
+                fetchers.push(quote!(#p::fetch_context));
+                call_args.push(quote!(#p::StageArgs::context(__args)));
+            }
             ParamKind::Input { key, ty, required } => {
                 let i = inputs.len();
                 let span = ty.span();
-                let (spec, fetch) =
-                    if *required { ("required", "input") } else { ("optional", "optional_input") };
-                let (spec, fetch) = (Ident::new(spec, span), Ident::new(fetch, span));
+                let (spec, fetch, method) = if *required {
+                    ("required", "fetch_input", "input")
+                } else {
+                    ("optional", "fetch_optional_input", "optional_input")
+                };
+                let (spec, fetch, method) =
+                    (Ident::new(spec, span), Ident::new(fetch, span), Ident::new(method, span));
                 inputs.push(quote_spanned!(span=> #krate::InputSpec::#spec::<#ty>(#key)));
-                call_args.push(quote_spanned!(span=> #p::StageArgs::#fetch::<#ty>(__args, #i)?));
+                fetchers.push(quote_spanned!(span=> #p::#fetch::<#ty, #i>));
+                call_args.push(quote_spanned!(span=> #p::StageArgs::#method::<#ty>(__args, #i)?));
             }
             ParamKind::Config { ty } => {
                 let span = ty.span();
                 config = Some(quote_spanned!(span=> #krate::ConfigSpec::of::<#ty>()));
+                fetchers.push(quote_spanned!(span=> #p::fetch_config::<#ty>));
                 call_args.push(quote_spanned!(span=> #p::StageArgs::config::<#ty>(__args)?));
             }
             ParamKind::Resource { ty } => {
                 let i = resources.len();
                 let span = ty.span();
                 resources.push(quote_spanned!(span=> #krate::ResourceSpec::of::<#ty>()));
+                fetchers.push(quote_spanned!(span=> #p::fetch_resource::<#ty, #i>));
                 call_args.push(quote_spanned!(span=> #p::StageArgs::resource::<#ty>(__args, #i)?));
             }
         }
@@ -130,7 +178,6 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
 
     // The return: the value written, and one output type per key.
     let unit: Type = syn::parse_quote!(());
-    let ret_ty: &Type = f.ret.full.unwrap_or(&unit);
     let value_ty: &Type = f.ret.value.unwrap_or(&unit);
     let value_span = f.ret.value.map(|t| t.span()).unwrap_or_else(|| fn_name.span());
     let keys: Vec<String> = valid::keys(args).iter().map(|k| k.value()).collect();
@@ -157,6 +204,7 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
         many => quote!(#krate::StateKey::Many(&[#(#many),*])),
     };
 
+    // The output handler and counter: a name for listings, and the function.
     let handler = match (args.handler.get(), keys.len()) {
         (Some(path), _) => {
             let name = path_string(path);
@@ -165,70 +213,84 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
             // reported there, with no label on the attribute.
             let p = respan(p.clone(), span);
             quote_spanned! {span=>
-                #krate::OutputHandler {
-                    name: #name,
-                    apply: |__v, __keys, __sink| #p::apply_with::<#value_ty>(__v, __keys, __sink, #path),
-                }
+                #name, |__v, __keys, __sink| #p::apply_with::<#value_ty>(__v, __keys, __sink, #path)
             }
         }
-        (None, 0) => quote!(#krate::OutputHandler { name: "none", apply: #p::apply_none }),
+        (None, 0) => quote!("none", #p::apply_none),
         (None, 1) if matches!(args.state_key.get(), Some(crate::attr::KeySpec::One(_))) => {
-            quote!(#krate::OutputHandler { name: "default", apply: #p::apply_one })
+            quote!("default", #p::apply_one)
         }
-        (None, _) => {
-            quote_spanned!(value_span=> #krate::OutputHandler { name: "default", apply: #p::apply_split::<#value_ty> })
-        }
+        (None, _) => quote_spanned!(value_span=> "default", #p::apply_split::<#value_ty>),
     };
     let counter = match args.counter.get() {
         Some(path) => {
             let name = path_string(path);
             let span = path.span();
             let p = respan(p.clone(), span);
-            quote_spanned! {span=>
-                #krate::OutputCounter { name: #name, count: |__v| #p::count_with::<#value_ty>(__v, #path) }
-            }
+            quote_spanned!(span=> #name, |__v| #p::count_with::<#value_ty>(__v, #path))
         }
-        None => {
-            quote_spanned!(value_span=> #krate::OutputCounter { name: "default", count: #p::count_default::<#value_ty> })
-        }
+        None => quote_spanned!(value_span=> "default", #p::count_default::<#value_ty>),
     };
 
     // The conversion of the return, taken apart here rather than through `Returns<Kind>` on
     // the whole return type, so that a bad value type is reported at the value type (as
     // `StateValue`) and a bad error type at the error type (as `StageFailure`).
-    let write = quote_spanned!(value_span=> <#value_ty as #p::Returns<#p::kind::Plain>>::into_output(__v));
+    let write = quote_spanned!(value_span=> <#value_ty as #p::Returns<#p::kind::Plain>>::into_output);
     // Spanned whole at the error type (the crate path too), so a bad `E` is reported there
     // alone, with `StageFailure`'s message, and no label on the attribute.
     let fail_span = f.ret.error.map(|t| t.span()).unwrap_or(value_span);
     let p_fail = respan(p.clone(), fail_span);
     let into_stage_error = match f.ret.error {
-        Some(e) => quote_spanned!(fail_span=> <#e as #p_fail::StageFailure>::into_stage_error(__e)),
-        None => quote_spanned!(fail_span=> #p_fail::StageFailure::into_stage_error(__e)),
+        Some(e) => quote_spanned!(fail_span=> <#e as #p_fail::StageFailure>::into_stage_error),
+        None => quote_spanned!(fail_span=> #p_fail::StageFailure::into_stage_error),
     };
-    let fail = quote_spanned!(fail_span=> #core::result::Result::Err(#into_stage_error));
-    let convert = match f.ret.kind {
-        RetKind::Plain => quote!({ let __v = __ret; #write }),
-        RetKind::Opt => quote! {
-            match __ret {
-                #core::option::Option::Some(__v) => #write,
-                #core::option::Option::None => #core::result::Result::Ok(#core::option::Option::None),
-            }
-        },
-        RetKind::Res => quote! {
-            match __ret {
-                #core::result::Result::Ok(__v) => #write,
-                #core::result::Result::Err(__e) => #fail,
-            }
-        },
-        RetKind::ResOpt => quote! {
-            match __ret {
-                #core::result::Result::Ok(#core::option::Option::Some(__v)) => #write,
-                #core::result::Result::Ok(#core::option::Option::None) => {
-                    #core::result::Result::Ok(#core::option::Option::None)
+    let invoke = if fetchers.len() <= MAX_SHARED_CALL_ARITY {
+        // The glue is one call of a shared function (one instance per signature), with
+        // the argument fetchers and the conversions passed as function pointers (one
+        // instance per type): little code per stage for the compiler to generate.
+        let n = fetchers.len();
+        let (call, fail) = match f.ret.kind {
+            RetKind::Plain => (format_ident!("call{}", n), None),
+            RetKind::Opt => (format_ident!("call{}_opt", n), None),
+            RetKind::Res => (format_ident!("call{}_res", n), Some(&into_stage_error)),
+            RetKind::ResOpt => (format_ident!("call{}_res_opt", n), Some(&into_stage_error)),
+        };
+        let fail = fail.map(|fail| quote!(, #fail));
+        quote!(|__args| #p::#call(__args, #fn_name, #(#fetchers,)* #write #fail))
+    } else {
+        // More parameters than the shared call functions take: the call written out.
+        let ret_ty: &Type = f.ret.full.unwrap_or(&unit);
+        let fail = quote_spanned!(fail_span=> #core::result::Result::Err(#into_stage_error(__e)));
+        let convert = match f.ret.kind {
+            RetKind::Plain => quote!(#write(__ret)),
+            RetKind::Opt => quote! {
+                match __ret {
+                    #core::option::Option::Some(__v) => #write(__v),
+                    #core::option::Option::None => #core::result::Result::Ok(#core::option::Option::None),
                 }
-                #core::result::Result::Err(__e) => #fail,
+            },
+            RetKind::Res => quote! {
+                match __ret {
+                    #core::result::Result::Ok(__v) => #write(__v),
+                    #core::result::Result::Err(__e) => #fail,
+                }
+            },
+            RetKind::ResOpt => quote! {
+                match __ret {
+                    #core::result::Result::Ok(#core::option::Option::Some(__v)) => #write(__v),
+                    #core::result::Result::Ok(#core::option::Option::None) => {
+                        #core::result::Result::Ok(#core::option::Option::None)
+                    }
+                    #core::result::Result::Err(__e) => #fail,
+                }
+            },
+        };
+        quote! {
+            |__args| {
+                let __ret: #ret_ty = #fn_name(#(#call_args),*);
+                #convert
             }
-        },
+        }
     };
 
     let dependencies = args.dependencies.get().map(|deps| quote!(#(#deps),*));
@@ -238,11 +300,6 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
     };
     let parks = args.parks.get().is_some();
     let replaces = args.replace.get().is_some();
-
-    // Empty lists need no `const` block (one body less for the compiler).
-    let inputs_list = if inputs.is_empty() { quote!(&[]) } else { quote!(const { &[#(#inputs),*] }) };
-    let resources_list =
-        if resources.is_empty() { quote!(&[]) } else { quote!(const { &[#(#resources),*] }) };
 
     let mut item: ItemFn = f.item.clone();
     ast::strip_param_attrs(&mut item);
@@ -255,15 +312,21 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
     if !item.attrs.iter().any(|a| a.path().is_ident("inline")) {
         item.attrs.push(syn::parse_quote!(#[inline(never)]));
     }
+    // The function as written: its body passed through unparsed when it was not parsed.
+    let item = match body {
+        Some(body) => {
+            let (attrs, vis, sig) = (&item.attrs, &item.vis, &item.sig);
+            quote!(#(#attrs)* #vis #sig #body)
+        }
+        None => quote!(#item),
+    };
     let vis = &f.item.vis;
     let fn_span = fn_name.span();
     let location = quote_spanned! {fn_span=>
-        #krate::Location {
-            crate_name: #p::core::env!("CARGO_PKG_NAME"),
-            module_path: #p::core::module_path!(),
-            file: #p::core::file!(),
-            line: #p::core::line!(),
-        }
+        #p::core::env!("CARGO_PKG_NAME"),
+        #p::core::module_path!(),
+        #p::core::file!(),
+        #p::core::line!(),
     };
 
     quote! {
@@ -277,30 +340,30 @@ fn generate(args: &Args, f: &StageFn<'_>) -> TokenStream {
             // First, so that an output type that is not a state value is reported with
             // `StateValue`'s message (the later uses of the type, at the same span, are not).
             #(#state_value_checks)*
-            let __outputs: &[#krate::OutputType] = const { &[#(#outputs),*] };
-            let __inputs: &[#krate::InputSpec] = #inputs_list;
-            let __resources: &[#krate::ResourceSpec] = #resources_list;
-            let __invoke: #p::InvokeFn = |__args| {
-                let __ret: #ret_ty = #fn_name(#(#call_args),*);
-                #convert
-            };
+            // The slices are promoted to statics of their own by the compiler.
+            let __outputs: &[#krate::OutputType] = &[#(#outputs),*];
+            let __inputs: &[#krate::InputSpec] = &[#(#inputs),*];
+            let __config: #core::option::Option<#krate::ConfigSpec> = #config;
+            let __resources: &[#krate::ResourceSpec] = &[#(#resources),*];
+            // After the descriptors, which report a bad type with the rule's own message.
+            let __invoke: #p::InvokeFn = #invoke;
             #krate::StageMetadata::__from_macro(
+                __outputs,
+                __inputs,
+                __config,
+                __resources,
+                __invoke,
                 #stage_type,
                 #description,
-                __invoke,
-                #location,
                 #state_key,
-                __inputs,
-                __outputs,
                 #may_skip,
-                #config,
-                __resources,
                 &[#dependencies],
                 #version,
                 #handler,
                 #counter,
                 #parks,
                 #replaces,
+                #location
             )
         };
     }
