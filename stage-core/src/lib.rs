@@ -126,12 +126,13 @@ pub mod __private {
     use crate::{StageContext, StageError, StateValue};
 
     // The call glue. A stage's `InvokeFn` is one call of a `call*` function below, given the
-    // stage function, one fetcher per parameter and the conversions of its return, all as
-    // function pointers: these functions are compiled once per signature and the fetchers
-    // once per type, not once per stage. The generated code names the bounded functions
-    // (fetchers, `Returns::into_output`, `StageFailure::into_stage_error`), so a type that
-    // breaks a bound is reported in the stage's own code, at the type; the `call*` functions
-    // have no bounds.
+    // stage function, one fetcher per parameter (`fetch_*`) and the conversions of its return
+    // (`Returns::into_output`, `StageFailure::into_stage_error`), all as function pointers: a
+    // `call*` function is compiled once per signature and a fetcher once per type, not once
+    // per stage. The generated code names the bounded functions, so a type that breaks a bound
+    // is reported in the stage's own code, at the type; the `call*` functions have no bounds
+    // (generic parameters for the fetchers, instead of pointers, would be checked at the call,
+    // and report such a type a second time, at the attribute).
 
     /// Fetches one argument of a stage call.
     pub type Fetch<'a, X> = fn(&StageArgs<'a>) -> Result<X, StageError>;

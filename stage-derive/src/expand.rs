@@ -245,9 +245,9 @@ fn generate(args: &Args, f: &StageFn<'_>, body: Option<&Group>) -> TokenStream {
         None => quote_spanned!(fail_span=> #p_fail::StageFailure::into_stage_error),
     };
     let invoke = if fetchers.len() <= MAX_SHARED_CALL_ARITY {
-        // The glue is one call of a shared function (one instance per signature), with
-        // the argument fetchers and the conversions passed as function pointers (one
-        // instance per type): little code per stage for the compiler to generate.
+        // The glue is one call of a shared function (one instance per signature), given the
+        // stage function as a pointer and the argument fetchers and the conversions (one
+        // instance per type): little code per stage for the compiler to check and generate.
         let n = fetchers.len();
         let (call, fail) = match f.ret.kind {
             RetKind::Plain => (format_ident!("call{}", n), None),
