@@ -7,14 +7,18 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StageError {
-    /// The stage function returned an error; the policy may retry the call.
+    /// A transient failure of something outside the stage (I/O, a timeout, an HTTP 5xx or
+    /// 429, a refused connection): the policy retries the call, and the stage's circuit
+    /// breaker counts it.
     #[error("{0}")]
     Failed(#[source] BoxError),
-    /// The stage function returned an error that another attempt cannot fix (bad input, a
-    /// missing file): the policy does not retry it.
+    /// A failure that another attempt cannot fix (invalid data, a record that does not
+    /// exist, a missing file): the policy does not retry it, and the circuit breaker does
+    /// not count it.
     #[error("{0}")]
     Permanent(#[source] BoxError),
-    /// The stage panicked; the payload's message.
+    /// The stage panicked; the payload's message. A panic is a bug or bad data: it is not
+    /// retried, and the circuit breaker does not count it.
     #[error("panicked: {0}")]
     Panicked(String),
     /// A required input is absent from the run state.
@@ -51,9 +55,52 @@ pub enum StageError {
 }
 
 impl StageError {
-    /// A failure with a message (retried under the stage's policy).
+    /// A transient failure with a message (retried under the stage's policy): the same as
+    /// [`StageError::retryable`] with a message.
     pub fn msg(message: impl Into<String>) -> Self {
         StageError::Failed(message.into().into())
+    }
+
+    /// A transient failure: another attempt may succeed (the outside service was down, slow
+    /// or overloaded). The policy retries it and the stage's circuit breaker counts it.
+    ///
+    /// ```
+    /// use stage_core::StageError;
+    /// let e = StageError::retryable("HTTP 503 from the registry");
+    /// assert!(e.is_retryable());
+    /// ```
+    pub fn retryable(error: impl Into<BoxError>) -> Self {
+        StageError::Failed(error.into())
+    }
+
+    /// The failure a stage's own error type becomes when the stage does not say (it returns
+    /// `Result<T, E>` with its own `E`): transient when its chain of sources holds an I/O
+    /// error of a transient kind (a timeout, a refused, reset or aborted connection, an
+    /// interrupted call, an unreachable network or host, a busy resource), permanent
+    /// otherwise: invalid data, a missing record or file. A `StageError` keeps its kind.
+    ///
+    /// ```
+    /// use std::io;
+    /// use stage_core::StageError;
+    /// let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused");
+    /// assert!(StageError::classify(Box::new(refused)).is_retryable());
+    /// let missing = io::Error::new(io::ErrorKind::NotFound, "no such file");
+    /// assert!(!StageError::classify(Box::new(missing)).is_retryable());
+    /// assert!(!StageError::classify("no record with id `W0`".into()).is_retryable());
+    /// ```
+    pub fn classify(error: BoxError) -> Self {
+        let error = match error.downcast::<StageError>() {
+            Ok(e) => return *e,
+            Err(other) => other,
+        };
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&*error);
+        while let Some(e) = cur {
+            if e.downcast_ref::<std::io::Error>().is_some_and(|io| is_transient_io(io.kind())) {
+                return StageError::Failed(error);
+            }
+            cur = e.source();
+        }
+        StageError::Permanent(error)
     }
 
     /// A failure that retrying cannot fix: the runtime does not retry it. A stage returning
@@ -69,9 +116,32 @@ impl StageError {
         StageError::Permanent(error.into())
     }
 
-    /// Whether another attempt may succeed. Only failures the stage returned, timeouts and
-    /// panics are retried; input, config and output errors and permanent failures are not.
+    /// Whether another attempt may succeed. Only transient failures ([`StageError::Failed`])
+    /// and timeouts are retried; panics, input, config and output errors and permanent
+    /// failures are not.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StageError::Failed(_) | StageError::Panicked(_))
+        matches!(self, StageError::Failed(_))
     }
+}
+
+/// I/O error kinds that another attempt may not meet.
+fn is_transient_io(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::TimedOut
+            | K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::NotConnected
+            | K::BrokenPipe
+            | K::Interrupted
+            | K::WouldBlock
+            | K::AddrInUse
+            | K::AddrNotAvailable
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::NetworkDown
+            | K::ResourceBusy
+    )
 }

@@ -158,12 +158,9 @@ pub trait StageFailure {
 
 impl<E: std::error::Error + Send + Sync + 'static> StageFailure for E {
     fn into_stage_error(self) -> StageError {
-        // A stage returning `StageError` itself keeps its variant (`Permanent` stays permanent).
-        let boxed: crate::BoxError = Box::new(self);
-        match boxed.downcast::<StageError>() {
-            Ok(e) => *e,
-            Err(other) => StageError::Failed(other),
-        }
+        // A stage returning `StageError` itself keeps its variant; any other error is
+        // transient or permanent by what its chain of sources holds.
+        StageError::classify(Box::new(self))
     }
 }
 

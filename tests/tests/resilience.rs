@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use stage_core::policy::PolicySet;
-use stage_core::run::{CollectingSink, EventKind};
+use stage_core::run::{CollectingSink, EventKind, FailureKind};
 use stage_core::{
     spec, stage, Clock, FakeClock, InMemoryLedger, Job, Ledger, Plan, PlanOptions, RunStatus, Runner,
     StageContext, StageError, StageRegistry,
@@ -37,6 +37,36 @@ fn doomed() -> Result<(), StageError> {
     Err(StageError::permanent("record NCT0 does not exist"))
 }
 
+/// Panics on the jobs whose id ends in `-bad`, as a stage does on a record it cannot handle.
+#[stage(type = "picky")]
+fn picky(ctx: &StageContext) {
+    if ctx.job().job_id.ends_with("-bad") {
+        let text = "30–40%";
+        // Slicing inside the en dash: the kind of bug real records find.
+        let _ = &text[..3];
+    }
+}
+
+/// Fails with the error type of its own, wrapping an I/O error of kind `kind` (config).
+#[stage(type = "io-failing")]
+fn io_failing(#[config] cfg: &IoKind) -> Result<(), WrappedIo> {
+    let kind = match cfg.kind.as_str() {
+        "refused" => std::io::ErrorKind::ConnectionRefused,
+        _ => std::io::ErrorKind::NotFound,
+    };
+    Err(WrappedIo(std::io::Error::new(kind, cfg.kind.clone())))
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct IoKind {
+    kind: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("fetching the record failed")]
+struct WrappedIo(#[source] std::io::Error);
+
 /// Hangs until the runtime abandons it.
 #[stage(type = "hang")]
 fn hang(ctx: &StageContext) {
@@ -56,6 +86,11 @@ policies:
     timeout_seconds: 5
     backoff: {strategy: none, initial: 0.0, maximum: 0.0, jitter: false}
     circuit_breaker: {failure_threshold: 3, recovery_timeout: 60}
+  guarded:
+    max_attempts: 3
+    timeout_seconds: 5
+    backoff: {strategy: none, initial: 0.0, maximum: 0.0, jitter: false}
+    circuit_breaker: {failure_threshold: 3, recovery_timeout: 600}
   polite:
     max_attempts: 1
     timeout_seconds: 10
@@ -180,4 +215,87 @@ fn a_hung_stage_is_abandoned_at_its_timeout_and_told_to_stop() {
         Some("timed out after 5 s: the attempt was abandoned and its late result will be discarded")
     );
     assert_eq!(r.clock.now().duration_since(start).unwrap(), Duration::from_secs(5));
+}
+
+#[test]
+fn a_batch_with_five_panicking_records_completes_the_other_fifteen() {
+    // The breaker (threshold 3) protects an outside service: panics on bad records are not
+    // its failures, are not retried, and never fail another job. (On the system clock: on a
+    // fake one, a panic whose backtrace takes long to print would be deemed timed out.)
+    let r = Runner::new();
+    let p = plan("picky", "guarded", "");
+    let mut completed = 0;
+    for i in 0..20 {
+        let id = if i % 4 == 1 { format!("j{i}-bad") } else { format!("j{i}") };
+        let out = r.run(&p, Job::new(id.clone(), "pmc"));
+        let line = &out.report.stages[0];
+        if id.ends_with("-bad") {
+            assert_eq!(out.report.status, RunStatus::Failed, "{id}");
+            assert_eq!(line.attempts, 1, "{id}: a panic is not retried");
+            let failure = line.failure.as_ref().expect("a failed stage says why");
+            assert_eq!(failure.kind, FailureKind::Panicked);
+            assert!(!failure.retried);
+            assert!(failure.retry.starts_with("not retried: a panic"), "{}", failure.retry);
+            assert!(
+                line.message.as_deref().unwrap().contains("is not a char boundary"),
+                "{:?}",
+                line.message
+            );
+        } else {
+            assert_eq!(out.report.status, RunStatus::Completed, "{id}: {:?}", line.message);
+            assert_eq!(line.failure, None);
+            completed += 1;
+        }
+    }
+    assert_eq!(completed, 15);
+}
+
+#[test]
+fn a_stage_error_is_retried_only_when_its_sources_say_the_failure_is_transient() {
+    let r = rig();
+    let out =
+        r.runner.run(&plan("io-failing", "default", "    config: {kind: missing}\n"), Job::new("a", "pmc"));
+    let line = &out.report.stages[0];
+    assert_eq!(line.attempts, 1, "a missing file is permanent");
+    assert_eq!(line.failure.as_ref().unwrap().kind, FailureKind::Permanent);
+    let out =
+        r.runner.run(&plan("io-failing", "default", "    config: {kind: refused}\n"), Job::new("b", "pmc"));
+    let line = &out.report.stages[0];
+    assert_eq!(line.attempts, 4, "a refused connection is retried");
+    let failure = line.failure.as_ref().unwrap();
+    assert_eq!((failure.kind, failure.retried), (FailureKind::Transient, true));
+    assert_eq!(failure.retry, "retried: all 4 attempts that policy `default` allows failed");
+    // The report keeps it through its JSON form.
+    let json = serde_json::to_value(&out.report).unwrap();
+    assert_eq!(json["stages"][0]["failure"]["kind"], "transient");
+}
+
+#[test]
+fn timeouts_are_retried_but_do_not_open_the_breaker() {
+    let r = rig();
+    let p = plan("hang", "guarded", "");
+    for i in 0..3 {
+        let out = r.runner.run(&p, Job::new(format!("h{i}"), "pmc"));
+        let failure = out.report.stages[0].failure.clone().unwrap();
+        assert_eq!((failure.kind, out.report.stages[0].attempts), (FailureKind::TimedOut, 3));
+    }
+    // Nine timeouts later, a stage under the same policy and breaker is still called.
+    let flaky = plan("flaky", "guarded", "    config: {fail_times: 0}\n");
+    let out = r.runner.run(&flaky, Job::new("f", "pmc"));
+    assert_eq!(out.report.status, RunStatus::Completed);
+    let hang_again = r.runner.run(&p, Job::new("h9", "pmc"));
+    assert_eq!(hang_again.report.stages[0].failure.as_ref().unwrap().kind, FailureKind::TimedOut);
+}
+
+#[test]
+fn transient_failures_open_the_breaker_which_the_report_names() {
+    let r = rig();
+    let p = plan("flaky", "once", "    config: {fail_times: 100}\n");
+    for _ in 0..3 {
+        r.runner.run(&p, Job::new("j", "pmc"));
+    }
+    let open = r.runner.run(&p, Job::new("j", "pmc"));
+    let failure = open.report.stages[0].failure.clone().unwrap();
+    assert_eq!(failure.kind, FailureKind::BreakerOpen);
+    assert!(failure.retry.contains("circuit breaker is open"), "{}", failure.retry);
 }

@@ -482,6 +482,7 @@ pub(crate) fn run_by_hand(plan: &HandPlan, job: &Job, shared: &Shared, how: Hand
             output_count: count,
             duration_ms,
             message,
+            failure: None,
         });
         // The three metrics, their keys in one buffer, in one ledger call.
         let mut keys = String::with_capacity(3 * (stage.name.len() + 7) + 31);

@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use events::{CollectingSink, Event, EventKind, EventSink, TracingSink};
-pub use report::{Results, RunReport, RunStatus, StageReport, StageStatus};
+pub use report::{Failure, FailureKind, Results, RunReport, RunStatus, StageReport, StageStatus};
 pub use state::{RunState, StageRecord, StateError};
 
 use crate::glue::resource_refs;
@@ -189,14 +189,8 @@ type Task = (usize, Result<Vec<Option<SharedValue>>, String>);
 
 /// How one stage call ended, before it is recorded.
 enum Ended {
-    Done {
-        written: Vec<(String, SharedValue)>,
-        raw: Option<SharedValue>,
-        count: u64,
-    },
-    Failed(String),
-    /// A failure another attempt cannot fix.
-    FailedForGood(String),
+    Done { written: Vec<(String, SharedValue)>, raw: Option<SharedValue>, count: u64 },
+    Failed(String, FailureKind),
     Parked(String),
 }
 
@@ -205,6 +199,8 @@ struct Finished {
     ended: Ended,
     attempts: u32,
     duration_ms: u64,
+    /// For a failure: whether it was retried and why (not).
+    retry: Option<String>,
 }
 
 impl Runner {
@@ -449,15 +445,18 @@ impl Runner {
         let started = Instant::now();
         let inputs = match inputs {
             Ok(inputs) => inputs,
-            Err(msg) => return Finished { idx, ended: Ended::Failed(msg), attempts: 1, duration_ms: 0 },
+            Err(msg) => {
+                let ended = Ended::Failed(msg, FailureKind::Permanent);
+                return Finished { idx, ended, attempts: 1, duration_ms: 0, retry: None };
+            }
         };
         let Some(policy) = stage.policy.as_ref() else {
             // No policy: one attempt, on this thread.
-            let ended = match self.attempt(stage, job, inputs, None, written_buf) {
-                Ended::FailedForGood(reason) => Ended::Failed(reason),
-                other => other,
-            };
-            return Finished { idx, ended, attempts: 1, duration_ms: started.elapsed().as_millis() as u64 };
+            let ended = self.attempt(stage, job, inputs, None, written_buf);
+            let retry =
+                matches!(ended, Ended::Failed(..)).then(|| "not retried: the stage has no policy".to_owned());
+            let duration_ms = started.elapsed().as_millis() as u64;
+            return Finished { idx, ended, attempts: 1, duration_ms, retry };
         };
         let policy = Some(policy);
         let max_attempts = policy.map_or(1, |p| p.max_attempts.max(1));
@@ -476,16 +475,25 @@ impl Runner {
             }
             if let Some(cb) = breaker {
                 if let Err(msg) = self.resilience.allow(&breaker_key, cb, clock) {
-                    break Ended::Failed(msg);
+                    break Ended::Failed(msg, FailureKind::BreakerOpen);
                 }
             }
             let outcome = self.attempt(stage, job, inputs, timeout, written_buf);
             if let Some(cb) = breaker {
-                self.resilience.record(&breaker_key, cb, !matches!(outcome, Ended::Failed(_)), clock);
+                // The breaker protects the outside service: it counts only that service's
+                // (transient) failures; bad data, panics and timeouts say nothing about it.
+                match &outcome {
+                    Ended::Failed(_, FailureKind::Transient) => {
+                        self.resilience.record(&breaker_key, cb, false, clock)
+                    }
+                    Ended::Failed(..) => {}
+                    Ended::Done { .. } | Ended::Parked(_) => {
+                        self.resilience.record(&breaker_key, cb, true, clock)
+                    }
+                }
             }
             match (outcome, policy) {
-                (Ended::FailedForGood(reason), _) => break Ended::Failed(reason),
-                (Ended::Failed(reason), Some(p)) if attempt < max_attempts => {
+                (Ended::Failed(reason, kind), Some(p)) if kind.is_retryable() && attempt < max_attempts => {
                     let pause = self.resilience.backoff(&p.backoff, attempt);
                     self.emit(
                         job,
@@ -497,7 +505,13 @@ impl Runner {
                 (other, _) => break other,
             }
         };
-        Finished { idx, ended, attempts: attempt, duration_ms: started.elapsed().as_millis() as u64 }
+        let retry = match &ended {
+            Ended::Failed(_, kind) => {
+                Some(retry_note(*kind, attempt, max_attempts, policy.map_or("", |p| &p.name)))
+            }
+            _ => None,
+        };
+        Finished { idx, ended, attempts: attempt, duration_ms: started.elapsed().as_millis() as u64, retry }
     }
 
     /// One attempt: on this thread, or, under a timeout, on its own thread that is abandoned
@@ -552,7 +566,10 @@ impl Runner {
                     }))
                 }));
                 if let Err(e) = spawned {
-                    return Ended::Failed(format!("could not start a thread for the stage: {e}"));
+                    return Ended::Failed(
+                        format!("could not start a thread for the stage: {e}"),
+                        FailureKind::Transient,
+                    );
                 }
                 // On a virtual clock, an attempt still running after a short real grace is
                 // deemed to have reached its timeout, and the clock moves to it.
@@ -564,26 +581,41 @@ impl Runner {
                         if self.clock.is_virtual() {
                             self.clock.sleep(t);
                         }
-                        return Ended::Failed(format!(
-                            "timed out after {} s: the attempt was abandoned and its late result will be discarded",
-                            t.as_secs_f64()
-                        ));
+                        return Ended::Failed(
+                            format!(
+                                "timed out after {} s: the attempt was abandoned and its late result will be discarded",
+                                t.as_secs_f64()
+                            ),
+                            FailureKind::TimedOut,
+                        );
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        return Ended::Failed("the stage's thread ended without a result".to_owned())
+                        return Ended::Failed(
+                            "the stage's thread ended without a result".to_owned(),
+                            FailureKind::Transient,
+                        )
                     }
                 }
             }
         };
         let meta = stage.meta;
         match (result, park) {
-            (Err(e), _) if e.is_retryable() => Ended::Failed(e.to_string()),
-            (Err(e), _) => Ended::FailedForGood(e.to_string()),
+            (Err(e), _) => {
+                let kind = match e {
+                    StageError::Failed(_) => FailureKind::Transient,
+                    StageError::Panicked(_) => FailureKind::Panicked,
+                    _ => FailureKind::Permanent,
+                };
+                Ended::Failed(e.to_string(), kind)
+            }
             (Ok(_), Some(reason)) if meta.can_park() => Ended::Parked(reason),
-            (Ok(_), Some(_)) => Ended::Failed(format!(
-                "asked to park the run, but stage type `{}` is not declared `#[stage(parks)]`",
-                meta.stage_type()
-            )),
+            (Ok(_), Some(_)) => Ended::Failed(
+                format!(
+                    "asked to park the run, but stage type `{}` is not declared `#[stage(parks)]`",
+                    meta.stage_type()
+                ),
+                FailureKind::Permanent,
+            ),
             (Ok(None), None) => Ended::Done { written: Vec::new(), raw: None, count: 0 },
             (Ok(Some(out)), None) => self.apply(stage, job, out, written_buf),
         }
@@ -615,13 +647,14 @@ impl Runner {
         };
         match applied {
             Ok(()) => Ended::Done { written: sink.into_written(), raw, count },
-            Err(e) => Ended::Failed(e.to_string()),
+            Err(e) => Ended::Failed(e.to_string(), FailureKind::Permanent),
         }
     }
 
     fn record(&self, plan: &Plan, f: Finished, book: &mut Book, job: &Job) -> Vec<(String, SharedValue)> {
         let stage = &plan.stages[f.idx];
         let mut output = None;
+        let mut failure = None;
         let (status, count, message) = match f.ended {
             Ended::Done { written, raw, count } => {
                 if book.wants.completed {
@@ -639,7 +672,9 @@ impl Runner {
                 book.slots[f.idx].0 = Slot::Done;
                 (StageStatus::Completed, count, None)
             }
-            Ended::Failed(error) | Ended::FailedForGood(error) => {
+            Ended::Failed(error, kind) => {
+                let retry = f.retry.unwrap_or_default();
+                failure = Some(Failure { kind, retried: f.attempts > 1, retry });
                 self.emit(
                     job,
                     stage,
@@ -655,7 +690,9 @@ impl Runner {
             }
         };
         let (mut written, raw) = output.unwrap_or_default();
-        book.put_line(f.idx, line(stage, status, f.attempts, count, f.duration_ms, message.clone()));
+        let mut report_line = line(stage, status, f.attempts, count, f.duration_ms, message.clone());
+        report_line.failure = failure.clone();
+        book.put_line(f.idx, report_line);
         let rec = StageRecord::new(
             status,
             stage.meta,
@@ -664,6 +701,7 @@ impl Runner {
             count,
             f.duration_ms,
             message,
+            failure,
             key_count(stage),
         );
         let pos = book.state.record(stage, rec, &mut written, book.slots[f.idx].1.get());
@@ -804,6 +842,31 @@ fn line(
         output_count,
         duration_ms,
         message,
+        failure: None,
+    }
+}
+
+/// Why a failed stage was, or was not, retried (more), for its report line.
+fn retry_note(kind: FailureKind, attempts: u32, max_attempts: u32, policy: &str) -> String {
+    match kind {
+        FailureKind::Transient | FailureKind::TimedOut if attempts >= max_attempts => {
+            if max_attempts <= 1 {
+                format!("not retried: policy `{policy}` allows one attempt")
+            } else {
+                format!("retried: all {max_attempts} attempts that policy `{policy}` allows failed")
+            }
+        }
+        FailureKind::Transient | FailureKind::TimedOut => "not retried".to_owned(),
+        FailureKind::Permanent => {
+            "not retried: a permanent failure (another attempt cannot fix it)".to_owned()
+        }
+        FailureKind::Panicked => {
+            "not retried: a panic is a bug or bad data, not a transient failure".to_owned()
+        }
+        FailureKind::BreakerOpen => {
+            "not retried: the stage's circuit breaker is open (its outside service failed repeatedly)"
+                .to_owned()
+        }
     }
 }
 

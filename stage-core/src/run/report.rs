@@ -24,6 +24,45 @@ pub enum StageStatus {
     Skipped,
 }
 
+/// What kind of failure ended a stage: it decides whether the policy retries the call and
+/// whether the stage's circuit breaker counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// A transient failure of an outside service ([`crate::StageError::Failed`]): retried,
+    /// and counted by the circuit breaker.
+    Transient,
+    /// An attempt ran past the policy's timeout: retried, but not counted by the circuit
+    /// breaker (one huge document is not the service failing).
+    TimedOut,
+    /// A failure another attempt cannot fix: invalid data, a missing record, a bad input,
+    /// config or output ([`crate::StageError::Permanent`] and the runtime's own checks).
+    Permanent,
+    /// The stage panicked: a bug or bad data, not retried.
+    Panicked,
+    /// The stage's circuit breaker was open: the stage was not called.
+    BreakerOpen,
+}
+
+impl FailureKind {
+    /// Whether the policy retries a failure of this kind.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, FailureKind::Transient | FailureKind::TimedOut)
+    }
+}
+
+/// Why a stage failed, and whether it was retried and why (not).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The kind of the last attempt's failure.
+    pub kind: FailureKind,
+    /// Whether the call was attempted more than once.
+    pub retried: bool,
+    /// Why it was or was not retried (more), in a sentence.
+    pub retry: String,
+}
+
 /// One stage's line in the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageReport {
@@ -43,6 +82,9 @@ pub struct StageReport {
     /// Why it failed, parked or was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// For a failed stage: what kind of failure, and whether it was retried and why (not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
 }
 
 /// How a run ended.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::report::{Results, StageReport, StageStatus};
+use super::report::{Failure, Results, StageReport, StageStatus};
 use crate::plan::{Plan, PlannedStage};
 use crate::value::SharedValue;
 use crate::{Job, StageMetadata};
@@ -31,6 +31,8 @@ pub struct StageRecord {
     pub duration_ms: u64,
     /// Why it failed or parked.
     pub message: Option<String>,
+    /// For a failed stage: what kind of failure, and whether it was retried and why (not).
+    pub failure: Option<Failure>,
     /// How many keys it writes: what its result is (contract §4).
     keys: u32,
 }
@@ -47,10 +49,22 @@ impl StageRecord {
         output_count: u64,
         duration_ms: u64,
         message: Option<String>,
+        failure: Option<Failure>,
         keys: usize,
     ) -> Self {
         let keys = u32::try_from(keys).unwrap_or(u32::MAX);
-        StageRecord { status, meta, written: (0, 0), raw, attempts, output_count, duration_ms, message, keys }
+        StageRecord {
+            status,
+            meta,
+            written: (0, 0),
+            raw,
+            attempts,
+            output_count,
+            duration_ms,
+            message,
+            failure,
+            keys,
+        }
     }
 
     /// How many keys it writes.
@@ -68,6 +82,7 @@ impl StageRecord {
             output_count: self.output_count,
             duration_ms: self.duration_ms,
             message: self.message.clone(),
+            failure: self.failure.clone(),
         }
     }
 }
@@ -317,7 +332,8 @@ impl RunState {
                 report.as_ref().map_or(0, |r| r.attempts),
                 report.as_ref().map_or(0, |r| r.output_count),
                 report.as_ref().map_or(0, |r| r.duration_ms),
-                report.and_then(|r| r.message),
+                report.as_ref().and_then(|r| r.message.clone()),
+                report.and_then(|r| r.failure),
                 keys.len(),
             );
             state.record(stage, record, &mut written, None);

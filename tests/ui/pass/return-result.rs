@@ -27,7 +27,8 @@ fn main() {
     let bad = String::from("1, x");
     let inputs: [Option<&dyn StateValue>; 1] = [Some(&bad)];
     match meta.invoke(&StageArgs::new(&ctx, &inputs, &["text"], None, &[])) {
-        Err(StageError::Failed(e)) => assert_eq!(e.to_string(), "`x` is not a number"),
+        // Invalid data: permanent, not retried.
+        Err(StageError::Permanent(e)) => assert_eq!(e.to_string(), "`x` is not a number"),
         other => panic!("expected the stage's error, got {other:?}"),
     }
 }
