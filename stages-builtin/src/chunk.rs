@@ -1,6 +1,8 @@
 //! `chunk`: splits a [`Document`] into retrieval [`Chunk`]s of at most `size` characters.
 //!
-//! Chunks never cross sections. Within a section, whole paragraphs are packed into a chunk
+//! The first chunk is the document's title (section `Title`; cut like a paragraph when longer
+//! than `size`), so that every document, a title-only one too, is found by its title in text
+//! and similarity search. Then the sections' chunks: chunks never cross sections. Within a section, whole paragraphs are packed into a chunk
 //! (joined by a blank line) while they fit; a paragraph longer than `size` is split at sentence
 //! boundaries and its sentences are packed; only a single sentence longer than `size` is cut,
 //! at the last whitespace of the window when there is one in its second half, else exactly at
@@ -70,20 +72,26 @@ pub fn chunk_document(doc: &Document, config: &ChunkConfig) -> Result<Vec<Chunk>
         });
     }
     let mut chunks = Vec::new();
-    for section in &doc.sections {
-        for text in chunk_paragraphs(&section.paragraphs, config.size, config.overlap) {
+    let title = doc.title.trim();
+    let title_section = (!title.is_empty()).then(|| (TITLE_SECTION, std::slice::from_ref(&doc.title)));
+    let sections = doc.sections.iter().map(|s| (s.title.as_str(), s.paragraphs.as_slice()));
+    for (section, paragraphs) in title_section.into_iter().chain(sections) {
+        for text in chunk_paragraphs(paragraphs, config.size, config.overlap) {
             let index = chunks.len();
             chunks.push(Chunk {
                 id: format!("{}#{index}", doc.id),
                 doc_id: doc.id.clone(),
                 index,
-                section: section.title.clone(),
+                section: section.to_owned(),
                 text,
             });
         }
     }
     Ok(chunks)
 }
+
+/// The section name of a document's title chunk.
+pub const TITLE_SECTION: &str = "Title";
 
 /// A paragraph and its segments (sentences, or pieces of an over-long sentence), as byte
 /// ranges of the trimmed text.
@@ -345,9 +353,9 @@ mod tests {
         )
         .unwrap();
         let texts: Vec<&str> = c.iter().map(|c| c.text.as_str()).collect();
-        assert_eq!(texts, ["Alpha one.\n\nBeta two.", "Gamma three."]);
-        assert_eq!(c[1].id, "d#1");
-        assert_eq!((c[1].index, c[1].section.as_str(), c[1].doc_id.as_str()), (1, "S", "d"));
+        assert_eq!(texts, ["T", "Alpha one.\n\nBeta two.", "Gamma three."]);
+        assert_eq!(c[2].id, "d#2");
+        assert_eq!((c[2].index, c[2].section.as_str(), c[2].doc_id.as_str()), (2, "S", "d"));
     }
 
     #[test]
@@ -406,8 +414,27 @@ mod tests {
         let c = chunk_document(&d, &ChunkConfig::default()).unwrap();
         assert_eq!(
             c.iter().map(|c| (c.section.as_str(), c.text.as_str())).collect::<Vec<_>>(),
-            [("S", "A."), ("Second", "B.")]
+            [("Title", "T"), ("S", "A."), ("Second", "B.")]
         );
+    }
+
+    #[test]
+    fn the_title_is_the_first_chunk_and_a_title_only_document_has_one() {
+        let mut d = doc(&[]);
+        d.sections.clear();
+        d.title = "Case Study Research: Design and Methods".into();
+        let c = chunk_document(&d, &ChunkConfig::default()).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            (c[0].section.as_str(), c[0].text.as_str(), c[0].id.as_str()),
+            ("Title", d.title.as_str(), "d#0")
+        );
+        // A long title is cut like a paragraph; an empty one gives no chunk.
+        d.title = "word ".repeat(50);
+        let c = chunk_document(&d, &ChunkConfig { size: 40, overlap: 0 }).unwrap();
+        assert!(c.len() > 1 && c.iter().all(|c| c.section == "Title" && c.text.chars().count() <= 40));
+        d.title = "  ".into();
+        assert!(chunk_document(&d, &ChunkConfig::default()).unwrap().is_empty());
     }
 
     #[test]

@@ -1,9 +1,15 @@
 //! `ir-validation`: checks a [`Document`] before it is chunked, embedded and indexed.
 //!
-//! Checks: a non-empty id and title; at least one section with a non-empty paragraph; no
-//! paragraph longer than `max_paragraph_chars` characters (default 100,000); no control
-//! characters other than `\n` and `\t` in the title, section titles or paragraphs. Every
-//! problem is reported, each naming its section (`section 2 "Methods"`, 1-based) and paragraph.
+//! What a document needs: a non-empty id and a non-empty title; no paragraph longer than
+//! `max_paragraph_chars` characters (default 100,000); no control characters other than `\n`
+//! and `\t` in the title, section titles or paragraphs; and, only with `require_body: true`, at
+//! least one section with a non-empty paragraph. A document with a title and no body (a
+//! metadata-only record: about half of real OpenAlex and Semantic Scholar records have no
+//! abstract) is valid: its title is still chunked, indexed and searchable. Every problem is
+//! reported, each naming its section (`section 2 "Methods"`, 1-based) and paragraph.
+//!
+//! The stage passes the document on with `metadata.has_body` set: `true` when some section has
+//! a non-empty paragraph, `false` for a title-only document.
 
 use std::fmt;
 
@@ -18,11 +24,14 @@ use crate::types::Document;
 pub struct ValidationConfig {
     /// The longest paragraph allowed, in characters (at least 1).
     pub max_paragraph_chars: usize,
+    /// Whether a document without a body (no non-empty paragraph) is invalid. Default `false`:
+    /// a title-only document is valid.
+    pub require_body: bool,
 }
 
 impl Default for ValidationConfig {
     fn default() -> Self {
-        ValidationConfig { max_paragraph_chars: 100_000 }
+        ValidationConfig { max_paragraph_chars: 100_000, require_body: false }
     }
 }
 
@@ -34,7 +43,7 @@ pub enum Problem {
     EmptyId,
     /// The title is empty.
     EmptyTitle,
-    /// No section has a non-empty paragraph.
+    /// No section has a non-empty paragraph (a problem only with `require_body: true`).
     NoContent,
     /// A paragraph is longer than allowed.
     ParagraphTooLong {
@@ -61,7 +70,9 @@ impl fmt::Display for Problem {
         match self {
             Problem::EmptyId => f.write_str("its id is empty"),
             Problem::EmptyTitle => f.write_str("its title is empty"),
-            Problem::NoContent => f.write_str("no section has a non-empty paragraph"),
+            Problem::NoContent => {
+                f.write_str("no section has a non-empty paragraph (`require_body: true` asks for a body)")
+            }
             Problem::ParagraphTooLong { section, paragraph, chars, max } => {
                 write!(f, "{section} paragraph {paragraph} has {chars} characters (at most {max} allowed)")
             }
@@ -94,15 +105,23 @@ pub enum ValidationError {
     },
 }
 
-/// Checks the `document` (non-empty id and title, some content, paragraph size, no control
-/// characters) and passes it on unchanged; fails naming every problem and its section.
+/// Checks the `document` (non-empty id and title, paragraph size, no control characters, a
+/// body when `require_body`) and passes it on with `metadata.has_body` set; fails naming every
+/// problem and its section.
 #[stage(type = "ir-validation", state_key = "document")]
 pub fn ir_validation(
     document: &Document,
     #[config] config: &ValidationConfig,
 ) -> Result<Document, ValidationError> {
     validate(document, config)?;
-    Ok(document.clone())
+    let mut out = document.clone();
+    out.metadata.insert("has_body".into(), has_body(document).into());
+    Ok(out)
+}
+
+/// Whether some section of `doc` has a non-empty paragraph.
+pub fn has_body(doc: &Document) -> bool {
+    doc.sections.iter().flat_map(|s| &s.paragraphs).any(|p| !p.trim().is_empty())
 }
 
 /// The problems of `doc`, as an error when there are any.
@@ -113,7 +132,10 @@ pub fn validate(doc: &Document, config: &ValidationConfig) -> Result<(), Validat
             message: "must be at least 1".into(),
         });
     }
-    let problems = problems(doc, config.max_paragraph_chars);
+    let mut problems = problems(doc, config.max_paragraph_chars);
+    if !config.require_body {
+        problems.retain(|p| *p != Problem::NoContent);
+    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -125,7 +147,7 @@ fn bad_char(text: &str) -> Option<char> {
     text.chars().find(|c| c.is_control() && *c != '\n' && *c != '\t')
 }
 
-/// Every problem of `doc`, in document order.
+/// Every problem of `doc`, in document order, a missing body ([`Problem::NoContent`]) included.
 pub fn problems(doc: &Document, max_paragraph_chars: usize) -> Vec<Problem> {
     let mut out = Vec::new();
     if doc.id.trim().is_empty() {
@@ -191,9 +213,21 @@ mod tests {
     }
 
     #[test]
-    fn a_valid_document_passes_unchanged() {
+    fn a_valid_document_passes_with_has_body() {
         let d = doc(vec![sec("Abstract", &["Line one\n\tindented."])]);
-        assert_eq!(ir_validation(&d, &ValidationConfig::default()).unwrap(), d);
+        let out = ir_validation(&d, &ValidationConfig::default()).unwrap();
+        assert_eq!(out.sections, d.sections);
+        assert_eq!(out.metadata["has_body"], true);
+    }
+
+    #[test]
+    fn a_title_only_document_is_valid_unless_a_body_is_required() {
+        let d = doc(vec![sec("Abstract", &["  "])]);
+        let out = ir_validation(&d, &ValidationConfig::default()).unwrap();
+        assert_eq!(out.metadata["has_body"], false);
+        let strict = ValidationConfig { require_body: true, ..ValidationConfig::default() };
+        let e = ir_validation(&d, &strict).unwrap_err().to_string();
+        assert!(e.contains("no section has a non-empty paragraph") && e.contains("require_body"), "{e}");
     }
 
     #[test]
@@ -203,14 +237,20 @@ mod tests {
         d.title = String::new();
         assert_eq!(problems(&d, 10), [Problem::EmptyId, Problem::EmptyTitle, Problem::NoContent]);
         let e = validate(&d, &ValidationConfig::default()).unwrap_err().to_string();
-        assert!(e.contains("id is empty") && e.contains("title is empty") && e.contains("no section"), "{e}");
+        assert!(
+            e.contains("id is empty") && e.contains("title is empty") && !e.contains("no section"),
+            "{e}"
+        );
     }
 
     #[test]
     fn long_paragraphs_name_the_section() {
         let d = doc(vec![sec("Intro", &["ok"]), sec("Methods", &["short", "ééééé"])]);
-        assert!(validate(&d, &ValidationConfig { max_paragraph_chars: 5 }).is_ok(), "characters, not bytes");
-        let e = validate(&d, &ValidationConfig { max_paragraph_chars: 4 }).unwrap_err();
+        assert!(
+            validate(&d, &ValidationConfig { max_paragraph_chars: 5, ..Default::default() }).is_ok(),
+            "characters, not bytes"
+        );
+        let e = validate(&d, &ValidationConfig { max_paragraph_chars: 4, ..Default::default() }).unwrap_err();
         assert_eq!(
             e,
             ValidationError::Invalid {
@@ -247,8 +287,11 @@ mod tests {
         let c: ValidationConfig = serde_json::from_str("{}").unwrap();
         assert_eq!(c.max_paragraph_chars, 100_000);
         assert!(serde_json::from_str::<ValidationConfig>(r#"{"max_chars": 3}"#).is_err());
-        let e =
-            validate(&doc(vec![sec("A", &["x"])]), &ValidationConfig { max_paragraph_chars: 0 }).unwrap_err();
+        let e = validate(
+            &doc(vec![sec("A", &["x"])]),
+            &ValidationConfig { max_paragraph_chars: 0, ..Default::default() },
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("max_paragraph_chars"));
     }
 }

@@ -76,5 +76,7 @@ fn a_pipeline_mixing_the_plugin_with_built_in_stages_masks_the_chunks() {
     assert_eq!(out.report.status, RunStatus::Completed, "{:#?}", out.report);
     let chunks = out.state.written("deidentify", "chunks").unwrap();
     let chunks = chunks.downcast_ref::<Vec<Chunk>>().unwrap();
-    assert_eq!(chunks[0].text, "Dr. [NAME] saw the patient on 2024-03-15. Call [PHONE] or write to [EMAIL].");
+    // The first chunk is the title; the second, the note.
+    assert_eq!(chunks[0].text, "Clinic note");
+    assert_eq!(chunks[1].text, "Dr. [NAME] saw the patient on 2024-03-15. Call [PHONE] or write to [EMAIL].");
 }
