@@ -99,6 +99,13 @@ impl PlannedStage {
             None => self.meta.state_key().keys().to_vec(),
         }
     }
+
+    /// The stage's typed config, as planned, when it takes one of type `C`: how a host reads
+    /// a stage's settings (the data directory of an ingest stage, say) without parsing the
+    /// pipeline file again.
+    pub fn config<C: 'static>(&self) -> Option<&C> {
+        self.config.as_deref().and_then(|c| c.downcast_ref::<C>())
+    }
 }
 
 impl fmt::Debug for PlannedStage {

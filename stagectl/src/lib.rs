@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use commands::run::{run_jobs, BatchOptions, BatchOutcome};
+pub use commands::run::{expand_jobs, run_jobs, BatchOptions, BatchOutcome};
 pub use commands::store::FileCheckpoint;
 
 /// The command line.

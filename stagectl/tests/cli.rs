@@ -96,7 +96,11 @@ fn the_main_job_runs_the_corpus_and_its_results_can_be_queried_and_rerun_without
     let out = run();
     assert!(out.status.success(), "{}", text(&out));
     let all = text(&out);
-    assert!(all.contains("7 job(s): 7 completed, 0 parked, 0 failed"), "{all}");
+    // 7 submitted jobs; the 4 naming a folder or a file of several records become one job per
+    // record: 13 runs.
+    assert!(all.contains("13 job(s): 13 completed, 0 parked, 0 failed"), "{all}");
+    assert!(all.contains("job oa-all/W9000000002 (a record of job oa-all) — pipeline literature"), "{all}");
+    assert!(all.contains("job file-1/rec-1 (a record of job file-1)"), "{all}");
     assert!(all.contains("[ct-1] chunk (chunk): started"), "progress per stage: {all}");
     assert!(all.contains("STAGE"), "summary table: {all}");
 
@@ -115,6 +119,25 @@ fn the_main_job_runs_the_corpus_and_its_results_can_be_queried_and_rerun_without
     assert!(run().status.success());
     assert_eq!(stats(()), first, "running the jobs again replaces their rows");
     assert_eq!(record(&store, "ct-1")["status"], "completed");
+}
+
+#[test]
+fn repeated_job_ids_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("jobs.jsonl");
+    let job = r#"{"job_id": "twice", "source": "clinicaltrials", "adapter_request": {"data_dir": "examples/data", "id": "NCT90000001"}}"#;
+    std::fs::write(&jobs, format!("{job}\n{job}\n")).unwrap();
+    let store = dir.path().join("store");
+    let out = stagectl(&[
+        "run",
+        "examples/pipelines/literature.yaml",
+        jobs.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("job id `twice` appears more than once in the batch"), "{}", text(&out));
+    assert!(!store.join("runs").exists(), "nothing ran");
 }
 
 #[test]

@@ -172,7 +172,7 @@ fn a_run_killed_between_two_stages_resumes_from_its_checkpoint_without_duplicate
     std::fs::write(&pipeline, SLOW_GATE).unwrap();
     let store = dir.path().join("store");
     let s = store.to_str().unwrap();
-    let job = r#"{"job_id": "k-1", "source": "pmc", "adapter_request": {"data_dir": "examples/data"}}"#;
+    let job = r#"{"job_id": "k-1", "source": "pmc", "adapter_request": {"data_dir": "examples/data", "id": "PMC9000001"}}"#;
     let mut child = Command::new(env!("CARGO_BIN_EXE_stagectl"))
         .args(["run", pipeline.to_str().unwrap(), job, "--store", s, "--quiet"])
         .current_dir(root())
@@ -227,7 +227,7 @@ fn resume_refuses_when_the_pipeline_changed_in_a_way_that_breaks_the_stored_stat
     std::fs::write(&pipeline, SLOW_GATE.replace("timeout_seconds: 120", "timeout_seconds: 1")).unwrap();
     let store = dir.path().join("store");
     let s = store.to_str().unwrap();
-    let job = r#"{"job_id": "c-1", "source": "pmc", "adapter_request": {"data_dir": "examples/data"}}"#;
+    let job = r#"{"job_id": "c-1", "source": "pmc", "adapter_request": {"data_dir": "examples/data", "id": "PMC9000001"}}"#;
     let out = stagectl(&["run", pipeline.to_str().unwrap(), job, "--store", s, "--max-gate-wait", "0.5"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(record(&store, "c-1")["status"], "parked");

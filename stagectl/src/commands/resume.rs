@@ -78,7 +78,7 @@ fn continue_run(
     let runner = runner(options, ledger);
     let out = runner.run_from(&r.plan, r.state);
     save_run(&options.store, &r.plan, &out)?;
-    Ok(BatchOutcome { reports: vec![Ok(out.report)] })
+    Ok(BatchOutcome { reports: vec![Ok(out.report)], request_ids: vec![None] })
 }
 
 pub(crate) fn resume(

@@ -56,6 +56,9 @@ impl BatchOptions {
 pub struct BatchOutcome {
     /// Each job's report, in input order; `Err` for a job that was refused before running.
     pub reports: Vec<Result<RunReport, String>>,
+    /// For each job, in the same order, the submitted job it was expanded from (its
+    /// `metadata.request_id`), when it was.
+    pub request_ids: Vec<Option<String>>,
 }
 
 impl BatchOutcome {
@@ -114,6 +117,32 @@ pub(crate) fn read_jobs(arg: &str) -> Result<Vec<Job>, CliError> {
     Ok(vec![parse(&text, arg)?])
 }
 
+/// The jobs to run for the submitted `jobs`: each expanded into one job per record when its
+/// request names several (a results page, a batch, a folder; see
+/// [`stages_builtin::ingest::expand_job`] for the ids), then checked for repeated ids, which are
+/// refused before anything runs (two runs under one id would share one record and ledger).
+pub fn expand_jobs(plan: &Plan, jobs: Vec<Job>) -> Result<Vec<Job>, CliError> {
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        out.extend(stages_builtin::ingest::expand_for_plan(plan, job));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(out.len());
+    for job in &out {
+        if !seen.insert(job.job_id.as_str()) {
+            let why = match job.metadata.get("request_id").and_then(|v| v.as_str()) {
+                Some(request) => format!(" (a record of job `{request}`)"),
+                None => String::new(),
+            };
+            return Err(format!(
+                "job id `{}`{why} appears more than once in the batch: give every job its own `job_id`",
+                job.job_id
+            )
+            .into());
+        }
+    }
+    Ok(out)
+}
+
 /// Runs jobs through a planned pipeline, `concurrency` at a time, saving each run in the
 /// store. Jobs whose source the pipeline does not accept are refused.
 pub fn run_jobs(
@@ -156,7 +185,11 @@ pub fn run_jobs(
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err("not run".to_owned())))
         .collect();
-    BatchOutcome { reports }
+    let request_ids = jobs
+        .iter()
+        .map(|j| j.metadata.get("request_id").and_then(|v| v.as_str()).map(str::to_owned))
+        .collect();
+    BatchOutcome { reports, request_ids }
 }
 
 pub(crate) fn save_run(store: &Path, plan: &Plan, out: &stage_core::RunOutcome) -> Result<(), CliError> {
@@ -208,7 +241,7 @@ pub(crate) fn run_command(
     for w in &plan.warnings {
         eprintln!("{w}");
     }
-    let jobs = read_jobs(jobs)?;
+    let jobs = expand_jobs(&plan, read_jobs(jobs)?)?;
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
     let runner = runner(options, ledger);
     let outcome = run_jobs(&plan, jobs, &runner, &options.store, options.concurrency);
@@ -216,21 +249,33 @@ pub(crate) fn run_command(
     Ok(if outcome.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// Each report's request id, `None` where the outcome has none.
+fn request_ids(outcome: &BatchOutcome) -> impl Iterator<Item = Option<&str>> {
+    (0..outcome.reports.len()).map(|i| outcome.request_ids.get(i).and_then(|r| r.as_deref()))
+}
+
 pub(crate) fn print_outcome(outcome: &BatchOutcome, json: bool) -> Result<(), CliError> {
     if json {
         let all: Vec<_> = outcome
             .reports
             .iter()
-            .map(|r| match r {
-                Ok(r) => serde_json::to_value(r).unwrap_or_default(),
-                Err(e) => json!({ "status": "refused", "error": e }),
+            .zip(request_ids(outcome))
+            .map(|(r, request)| {
+                let mut v = match r {
+                    Ok(r) => serde_json::to_value(r).unwrap_or_default(),
+                    Err(e) => json!({ "status": "refused", "error": e }),
+                };
+                if let (Some(request), Some(o)) = (request, v.as_object_mut()) {
+                    o.insert("request_id".into(), request.into());
+                }
+                v
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
     }
     let (mut completed, mut parked, mut failed) = (0, 0, 0);
-    for r in &outcome.reports {
+    for (r, request) in outcome.reports.iter().zip(request_ids(outcome)) {
         match r {
             Err(e) => {
                 failed += 1;
@@ -242,7 +287,8 @@ pub(crate) fn print_outcome(outcome: &BatchOutcome, json: bool) -> Result<(), Cl
                     RunStatus::Parked => parked += 1,
                     RunStatus::Failed => failed += 1,
                 }
-                println!("job {} — pipeline {} — {:?}", report.job_id, report.pipeline, report.status);
+                let from = request.map(|r| format!(" (a record of job {r})")).unwrap_or_default();
+                println!("job {}{from} — pipeline {} — {:?}", report.job_id, report.pipeline, report.status);
                 let rows: Vec<Vec<String>> = report
                     .stages
                     .iter()

@@ -26,13 +26,32 @@ pub(crate) struct RunRecord {
     pub(crate) state: serde_json::Value,
 }
 
-/// Where a job's run is saved.
+/// Where a job's run is saved: `<store>/runs/<name>.json`, where a plain id (lowercase ASCII
+/// letters, digits, `-`, `_` and `.` not first, at most 100 characters) is its own name, and any
+/// other id is a readable prefix (lowercased, other characters as `-`), `~`, then 16 hex digits
+/// of its SHA-256. No two ids share a file: a plain name has no `~`, and two other ids would
+/// need the same hash prefix; case-insensitive file systems are safe (plain names are lowercase).
 pub(crate) fn run_file(store: &Path, job_id: &str) -> PathBuf {
-    let safe: String = job_id
+    store.join("runs").join(format!("{}.json", file_stem(job_id)))
+}
+
+fn file_stem(job_id: &str) -> String {
+    let plain = !job_id.is_empty()
+        && job_id.len() <= 100
+        && !job_id.starts_with('.')
+        && job_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+    if plain {
+        return job_id.to_owned();
+    }
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(job_id.as_bytes());
+    let prefix: String = job_id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' })
+        .take(60)
+        .map(|c| if c.is_ascii_alphanumeric() || "-_".contains(c) { c.to_ascii_lowercase() } else { '-' })
         .collect();
-    store.join("runs").join(format!("{safe}.json"))
+    let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}~{hex}")
 }
 
 /// A run record as written: the state serialized straight from the run, not through a
@@ -62,7 +81,10 @@ pub(crate) fn write_record(
     let record = RecordOut { pipeline_path: path, fingerprint: plan.fingerprint(), status, report, state };
     let file = run_file(store, &state.job.job_id);
     std::fs::create_dir_all(file.parent().expect("runs dir"))?;
-    let tmp = file.with_extension(format!("json.tmp{}", std::process::id()));
+    // Unique per writer: the process, and a counter within it.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = file.with_extension(format!("json.tmp{}-{n}", std::process::id()));
     let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
     serde_json::to_writer(&mut f, &record)?;
     let f = f.into_inner().map_err(|e| e.into_error())?;
@@ -70,8 +92,39 @@ pub(crate) fn write_record(
         f.sync_all()?;
     }
     drop(f);
-    std::fs::rename(&tmp, &file)?;
+    if let Err(e) = std::fs::rename(&tmp, &file) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_files_are_one_per_job_id() {
+        let store = Path::new("/s");
+        assert_eq!(run_file(store, "ct-1"), Path::new("/s/runs/ct-1.json"));
+        let ids =
+            ["a/b", "a-b", "A-b", "a-B", "é", "ü", "", ".", "..", "x~1", &"z".repeat(300), &"z".repeat(301)];
+        let files: std::collections::HashSet<PathBuf> = ids.iter().map(|id| run_file(store, id)).collect();
+        assert_eq!(files.len(), ids.len(), "{files:?}");
+        let stem = file_stem("oa-all/W2241997964");
+        assert!(
+            stem.starts_with("oa-all-w2241997964~") && stem.len() == "oa-all-w2241997964~".len() + 16,
+            "{stem}"
+        );
+        for f in &files {
+            let name = f.file_name().unwrap().to_str().unwrap();
+            assert!(name.len() <= 100 && !name.starts_with('.') && name.ends_with(".json"), "{name}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.~".contains(&b)),
+                "{name}"
+            );
+        }
+    }
 }
 
 pub(crate) fn read_record(store: &Path, job_id: &str) -> Result<RunRecord, CliError> {

@@ -78,12 +78,14 @@ use stage_core::{stage, Job, StageContext};
 use crate::types::Record;
 
 mod clinicaltrials;
+mod expand;
 mod file;
 mod openalex;
 mod pmc;
 mod semantic_scholar;
 
 pub use clinicaltrials::ClinicalTrialsAdapter;
+pub use expand::{expand_for_plan, expand_job, RECORD_SEPARATOR};
 pub use file::FileAdapter;
 pub use openalex::{rebuild_abstract, OpenAlexAdapter};
 pub use pmc::PmcAdapter;
@@ -439,11 +441,13 @@ fn id_stems(id: &str) -> Vec<String> {
 /// Whether two record ids name the same record: case-insensitive, ignoring a URL prefix
 /// (`https://openalex.org/W1` = `W1`) and a `PMC` prefix.
 fn same_id(a: &str, b: &str) -> bool {
-    fn norm(s: &str) -> String {
-        let s = s.trim().rsplit('/').next().unwrap_or(s).to_ascii_lowercase();
-        s.strip_prefix("pmc").map(str::to_owned).unwrap_or(s)
-    }
-    norm(a) == norm(b)
+    norm_id(a) == norm_id(b)
+}
+
+/// A record id as [`same_id`] compares it.
+fn norm_id(s: &str) -> String {
+    let s = s.trim().rsplit('/').next().unwrap_or(s).to_ascii_lowercase();
+    s.strip_prefix("pmc").map(str::to_owned).unwrap_or(s)
 }
 
 /// A DOI without its `https://doi.org/`, `http://dx.doi.org/` or `doi:` prefix.
@@ -641,8 +645,14 @@ pub fn run_ingest(
     let fetched =
         adapter.fetch(&request).map_err(|source| IngestError::Adapter { adapter: adapter.name(), source })?;
     let mut records = Vec::with_capacity(fetched.len());
+    let mut seen = std::collections::HashSet::with_capacity(fetched.len());
     for item in fetched {
         match item {
+            // The same record in two files (a results page and the record's own file) is
+            // one record: the first, in file-name order.
+            RecordOrSkip::Record(r) if !seen.insert(norm_id(&r.id)) => {
+                tracing::debug!(job = %job.job_id, record = %r.id, "record read twice; kept once");
+            }
             RecordOrSkip::Record(mut r) => {
                 if let Some(fields) = &include {
                     r.raw = keep_fields(&r.raw, fields);
