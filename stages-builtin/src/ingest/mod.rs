@@ -82,11 +82,12 @@ mod file;
 mod openalex;
 mod pmc;
 mod semantic_scholar;
+pub mod text;
 
 pub use clinicaltrials::ClinicalTrialsAdapter;
 pub use file::FileAdapter;
 pub use openalex::{rebuild_abstract, OpenAlexAdapter};
-pub use pmc::PmcAdapter;
+pub use pmc::{PmcAdapter, MAX_XML_DEPTH};
 pub use semantic_scholar::SemanticScholarAdapter;
 
 /// The `linkme` this crate uses, for `#[linkme(crate = stages_builtin::ingest::linkme)]` in
@@ -458,6 +459,20 @@ pub fn strip_doi(doi: &str) -> &str {
     d
 }
 
+/// A record file's text, or a [`Malformed`] (`whole file`) saying why it cannot be read (not
+/// UTF-8, unreadable): the adapters skip such a file with a warning (non-strict) or fail naming
+/// it (strict), and read the folder's other files.
+pub(crate) fn read_text(path: &Path, file: &str) -> Result<String, Malformed> {
+    std::fs::read_to_string(path).map_err(|e| Malformed {
+        file: file.to_owned(),
+        record: "whole file".into(),
+        reason: match e.kind() {
+            std::io::ErrorKind::InvalidData => "not UTF-8 text: save the record file as UTF-8".into(),
+            _ => format!("cannot read the file: {e}"),
+        },
+    })
+}
+
 /// The non-empty, trimmed string at `path` in `v`.
 pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     let mut cur = v;
@@ -490,8 +505,10 @@ pub(crate) fn json_items(
     envelopes: &[&str],
 ) -> Result<Vec<JsonItem>, AdapterError> {
     let file = req.display_path(path);
-    let text =
-        std::fs::read_to_string(path).map_err(|e| AdapterError::Io { path: file.clone(), source: e })?;
+    let text = match read_text(path, &file) {
+        Ok(text) => text,
+        Err(m) => return Ok(vec![Err(m)]),
+    };
     let malformed = |record: String, reason: String| Malformed { file: file.clone(), record, reason };
     let is_lines = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e == "jsonl" || e == "ndjson");
     if is_lines {
