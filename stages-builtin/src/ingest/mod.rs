@@ -555,8 +555,19 @@ pub(crate) fn json_records(
     envelopes: &[&str],
     convert: impl Fn(&AdapterRequest, &Value) -> Result<Record, String>,
 ) -> Result<Vec<RecordOrSkip>, AdapterError> {
+    Ok(convert_items(req, path, json_items(req, path, envelopes)?, convert))
+}
+
+/// Converts the items [`json_items`] read from `path` with `convert`; an item it refuses is a
+/// [`Malformed`] labelled with the item's id when it has one.
+pub(crate) fn convert_items(
+    req: &AdapterRequest,
+    path: &Path,
+    items: Vec<JsonItem>,
+    convert: impl Fn(&AdapterRequest, &Value) -> Result<Record, String>,
+) -> Vec<RecordOrSkip> {
     let file = req.display_path(path);
-    Ok(json_items(req, path, envelopes)?
+    items
         .into_iter()
         .map(|item| match item {
             Ok((label, v)) => match convert(req, &v) {
@@ -575,7 +586,7 @@ pub(crate) fn json_records(
             },
             Err(m) => RecordOrSkip::Skip(m),
         })
-        .collect())
+        .collect()
 }
 
 /// `null`, `a boolean`, ... for messages.

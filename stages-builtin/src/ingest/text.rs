@@ -220,6 +220,14 @@ fn tag_at(s: &str) -> Option<(TagKind, bool, usize)> {
 /// assert_eq!(markup_to_text("CO<sub>2</sub> at p < 0.05<br/>next"), "CO2 at p < 0.05 next");
 /// ```
 pub fn markup_to_text(s: &str) -> String {
+    // BibTeX-born abstracts (APS via OpenAlex) end with `\textcopyright{} 1996 ...`.
+    let replaced;
+    let s = if s.contains("\\textcopyright") {
+        replaced = s.replace("\\textcopyright{}", "\u{a9}").replace("\\textcopyright", "\u{a9}");
+        replaced.as_str()
+    } else {
+        s
+    };
     let mut out = String::with_capacity(s.len());
     // A tag sat here: `Some(true)` glue (script), `Some(false)` a word boundary.
     let mut pending: Option<bool> = None;
@@ -417,6 +425,7 @@ mod tests {
             ("A &amp; B &lt;i&gt;", "A & B <i>"),
             ("<i", "<i"),
             ("<", "<"),
+            ("reliable. \\textcopyright{} 1996 The APS.", "reliable. \u{a9} 1996 The APS."),
         ] {
             assert_eq!(markup_to_text(input), want, "{input}");
         }
