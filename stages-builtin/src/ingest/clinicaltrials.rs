@@ -90,7 +90,9 @@ fn study(req: &AdapterRequest, v: &Value) -> Result<Record, String> {
     };
     push(
         "Detailed Description",
-        str_at(ps, &["descriptionModule", "detailedDescription"]).map(markdown_to_paragraphs).unwrap_or_default(),
+        str_at(ps, &["descriptionModule", "detailedDescription"])
+            .map(markdown_to_paragraphs)
+            .unwrap_or_default(),
     );
     let mut conditions = Vec::new();
     let conds = strings(ps, &["conditionsModule", "conditions"]);
@@ -129,7 +131,9 @@ fn study(req: &AdapterRequest, v: &Value) -> Result<Record, String> {
     push("Primary Outcomes", outcomes);
     push(
         "Eligibility",
-        str_at(ps, &["eligibilityModule", "eligibilityCriteria"]).map(markdown_to_paragraphs).unwrap_or_default(),
+        str_at(ps, &["eligibilityModule", "eligibilityCriteria"])
+            .map(markdown_to_paragraphs)
+            .unwrap_or_default(),
     );
     if let Some(results) = v.get("resultsSection").filter(|r| r.is_object()) {
         results_sections(results, &mut push);
@@ -270,11 +274,15 @@ fn results_sections(results: &Value, push: &mut impl FnMut(&str, Vec<String>)) {
             str_at(baseline, &["populationDescription"]).map(markdown_to_paragraphs).unwrap_or_default();
         for measure in objects(baseline, &["measures"]) {
             let Some(title) = str_at(measure, &["title"]) else { continue };
-            let what: Vec<String> = [str_at(measure, &["unitOfMeasure"]).map(str::to_owned), str_at(measure, &["paramType"]).map(enum_words)]
-                .into_iter()
-                .flatten()
-                .collect();
-            let head = if what.is_empty() { title.to_owned() } else { format!("{title} ({})", what.join(", ")) };
+            let what: Vec<String> = [
+                str_at(measure, &["unitOfMeasure"]).map(str::to_owned),
+                str_at(measure, &["paramType"]).map(enum_words),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let head =
+                if what.is_empty() { title.to_owned() } else { format!("{title} ({})", what.join(", ")) };
             match measure_values(measure, &groups) {
                 Some(values) => lines.push(format!("{head}: {values}.")),
                 None => lines.push(format!("{head}.")),
@@ -319,20 +327,25 @@ fn results_sections(results: &Value, push: &mut impl FnMut(&str, Vec<String>)) {
                 let of = scalar(g, &format!("{kind}NumAtRisk"))?;
                 Some(format!("{kind} {n}/{of}"))
             };
-            let counts: Vec<String> = ["serious", "other", "deaths"].iter().filter_map(|k| {
-                if *k == "deaths" {
-                    let n = scalar(g, "deathsNumAffected")?;
-                    let of = scalar(g, "deathsNumAtRisk")?;
-                    Some(format!("deaths {n}/{of}"))
-                } else {
-                    count(k)
-                }
-            }).collect();
+            let counts: Vec<String> = ["serious", "other", "deaths"]
+                .iter()
+                .filter_map(|k| {
+                    if *k == "deaths" {
+                        let n = scalar(g, "deathsNumAffected")?;
+                        let of = scalar(g, "deathsNumAtRisk")?;
+                        Some(format!("deaths {n}/{of}"))
+                    } else {
+                        count(k)
+                    }
+                })
+                .collect();
             if !counts.is_empty() {
                 lines.push(format!("{title}: {} affected.", counts.join(", ")));
             }
         }
-        for (key, label) in [("seriousEvents", "Serious adverse events"), ("otherEvents", "Other adverse events")] {
+        for (key, label) in
+            [("seriousEvents", "Serious adverse events"), ("otherEvents", "Other adverse events")]
+        {
             let terms: Vec<String> = objects(ae, &[key])
                 .iter()
                 .filter_map(|e| {

@@ -947,6 +947,54 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_unreadable_file_is_skipped_or_fails_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for folder in ["openalex", "pmc"] {
+            std::fs::create_dir(dir.path().join(folder)).unwrap();
+        }
+        std::fs::write(dir.path().join("openalex/a.json"), r#"{"id": "W1", "title": "Good"}"#).unwrap();
+        // Latin-1 bytes: not UTF-8.
+        std::fs::write(dir.path().join("openalex/b.json"), b"{\"id\": \"W2\", \"title\": \"Caf\xe9\"}")
+            .unwrap();
+        std::fs::write(dir.path().join("openalex/c.json"), r#"{"id": "W3", "title": "Also good"}"#).unwrap();
+        std::fs::write(
+            dir.path().join("pmc/a.xml"),
+            r#"<article><front><article-meta><article-id pub-id-type="pmc">1</article-id><title-group><article-title>T</article-title></title-group></article-meta></front></article>"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("pmc/b.xml"), b"<article>\xff\xfe</article>").unwrap();
+        let mut cfg =
+            IngestConfig { data_dir: Some(dir.path().to_string_lossy().into_owned()), ..Default::default() };
+        let out = run_ingest(&Job::new("j", "openalex"), &Value::Null, &cfg, None).unwrap();
+        assert_eq!(out.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["W1", "W3"]);
+        let out = run_ingest(&Job::new("j", "pmc"), &Value::Null, &cfg, None).unwrap();
+        assert_eq!(out.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["PMC1"]);
+        cfg.strict = true;
+        for (source, file) in [("openalex", "openalex/b.json"), ("pmc", "pmc/b.xml")] {
+            let e = run_ingest(&Job::new("j", source), &Value::Null, &cfg, None).unwrap_err().to_string();
+            assert!(e.contains(file) && e.contains("not UTF-8") && e.contains("strict"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_null_batch_element_is_skipped_even_when_strict() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("semantic-scholar")).unwrap();
+        std::fs::write(
+            dir.path().join("semantic-scholar/batch.json"),
+            r#"[{"paperId": "p1", "title": "One"}, null, {"paperId": "p2", "title": "Two"}]"#,
+        )
+        .unwrap();
+        let cfg = IngestConfig {
+            data_dir: Some(dir.path().to_string_lossy().into_owned()),
+            strict: true,
+            ..Default::default()
+        };
+        let out = run_ingest(&Job::new("j", "semantic-scholar"), &Value::Null, &cfg, None).unwrap();
+        assert_eq!(out.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["p1", "p2"]);
+    }
+
+    #[test]
     fn unknown_config_fields_are_rejected() {
         let e = serde_json::from_value::<IngestConfig>(json!({"adaptor": "pmc"})).unwrap_err();
         assert!(e.to_string().contains("adaptor"));

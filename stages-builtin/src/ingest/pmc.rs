@@ -140,7 +140,9 @@ fn article(req: &AdapterRequest, a: &Node, file: &str, stem: Option<&str>) -> Re
         (None, None, Some(d), _) => (d.clone(), "doi"),
         (None, None, None, Some(s)) => (s.to_owned(), "file"),
         (None, None, None, None) => {
-            return Err("no `article-id` of type pmc, pmcid, pmid or doi (and several articles in the file)".into())
+            return Err(
+                "no `article-id` of type pmc, pmcid, pmid or doi (and several articles in the file)".into()
+            )
         }
     };
     let title = meta
@@ -154,7 +156,8 @@ fn article(req: &AdapterRequest, a: &Node, file: &str, stem: Option<&str>) -> Re
     // The first publication date's year; an accepted manuscript without one (eLife POA) gives
     // its history's acceptance (else any) date's year.
     let year_in = |d: &Node| d.child("year").and_then(|y| y.text().parse::<i32>().ok());
-    let history: Vec<&Node> = meta.child("history").map(|h| h.children_named("date").collect()).unwrap_or_default();
+    let history: Vec<&Node> =
+        meta.child("history").map(|h| h.children_named("date").collect()).unwrap_or_default();
     let year = meta.children_named("pub-date").find_map(year_in).or_else(|| {
         history
             .iter()
@@ -194,9 +197,11 @@ fn article(req: &AdapterRequest, a: &Node, file: &str, stem: Option<&str>) -> Re
         if paragraphs.is_empty() {
             continue;
         }
-        let title = other.child("title").map(inline_text).filter(|t| !t.is_empty()).unwrap_or_else(|| {
-            format!("Abstract ({})", other.attr("abstract-type").unwrap_or("other"))
-        });
+        let title = other
+            .child("title")
+            .map(inline_text)
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| format!("Abstract ({})", other.attr("abstract-type").unwrap_or("other")));
         sections.push(Section { title, paragraphs });
     }
     if let Some(body) = a.child("body") {
@@ -372,12 +377,8 @@ fn collect_paragraphs(node: &Node, out: &mut Vec<String>) {
 
 /// A figure as a section: `Figure 1. Title` and the caption's paragraphs.
 fn figure_section(fig: &Node) -> Option<Section> {
-    let (title, mut paragraphs) = caption_parts(fig, "Figure");
-    if paragraphs.is_empty() && title == "Figure" {
-        return None;
-    }
-    paragraphs.retain(|p| !p.is_empty());
-    Some(Section { title, paragraphs })
+    let (title, paragraphs) = caption_parts(fig, "Figure");
+    (!paragraphs.is_empty()).then_some(Section { title, paragraphs })
 }
 
 /// A table as a section: `Table 1. Title`, the caption's paragraphs, the rows (one line each,
@@ -394,6 +395,8 @@ fn table_section(tw: &Node) -> Option<Section> {
                 .map(inline_text)
                 .collect::<Vec<_>>()
                 .join(" | ")
+                .trim_end()
+                .to_owned()
         })
         .filter(|l| l.chars().any(|c| c != '|' && !c.is_whitespace()))
         .collect();
@@ -403,13 +406,11 @@ fn table_section(tw: &Node) -> Option<Section> {
     if let Some(foot) = tw.child("table-wrap-foot") {
         collect_paragraphs(foot, &mut paragraphs);
     }
-    if paragraphs.is_empty() && title == "Table" {
-        return None;
-    }
-    Some(Section { title, paragraphs })
+    (!paragraphs.is_empty()).then_some(Section { title, paragraphs })
 }
 
-/// A float's section title (label and caption title, else `default`) and caption paragraphs.
+/// A float's section title (label and caption title, else `default`) and caption paragraphs
+/// (the caption's title alone when the caption has no paragraphs).
 fn caption_parts(node: &Node, default: &str) -> (String, Vec<String>) {
     let label = node.child("label").map(inline_text).unwrap_or_default();
     let label = label.trim_end_matches([':', '.']).trim_end().to_owned();
@@ -418,7 +419,7 @@ fn caption_parts(node: &Node, default: &str) -> (String, Vec<String>) {
     let title = match (label.is_empty(), caption_title.is_empty()) {
         (true, true) => default.to_owned(),
         (false, true) => label,
-        (true, false) => caption_title,
+        (true, false) => caption_title.clone(),
         (false, false) => {
             format!("{label}. {caption_title}")
         }
@@ -428,6 +429,9 @@ fn caption_parts(node: &Node, default: &str) -> (String, Vec<String>) {
         for child in c.elements().filter(|c| c.name != "title") {
             collect_paragraphs(child, &mut paragraphs);
         }
+    }
+    if paragraphs.is_empty() && !caption_title.is_empty() {
+        paragraphs.push(caption_title);
     }
     (title, paragraphs)
 }
@@ -483,9 +487,33 @@ impl TextBuf {
 
 /// Elements that are blocks of their own inside running text: spaced from their neighbours.
 const BLOCKS: &[&str] = &[
-    "p", "list", "list-item", "title", "label", "caption", "def-list", "def-item", "term", "def",
-    "disp-quote", "boxed-text", "sec", "statement", "fn", "attrib", "verse-group", "verse-line",
-    "address", "array", "table", "tr", "td", "th", "break", "speech", "disp-formula-group",
+    "p",
+    "list",
+    "list-item",
+    "title",
+    "label",
+    "caption",
+    "def-list",
+    "def-item",
+    "term",
+    "def",
+    "disp-quote",
+    "boxed-text",
+    "sec",
+    "statement",
+    "fn",
+    "attrib",
+    "verse-group",
+    "verse-line",
+    "address",
+    "array",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "break",
+    "speech",
+    "disp-formula-group",
 ];
 
 /// An element's text as a reader sees it (module docs), whitespace normalised.
@@ -648,15 +676,17 @@ fn math_pieces(node: &Node, out: &mut Vec<MathPiece>) {
             atom(format!("{}_{}", math_group(kids.first().copied()), math_group(kids.get(1).copied())), out)
         }
         // A scripted large operator (`∑_(i = 1)^n`) is spaced from its operand.
-        "msubsup" | "munderover" if kids.first().is_some_and(|k| k.name == "mo") => out.push(MathPiece::Atom {
-            text: format!(
-                "{}_{}^{}",
-                math_group(kids.first().copied()),
-                math_group(kids.get(1).copied()),
-                math_group(kids.get(2).copied())
-            ),
-            word: true,
-        }),
+        "msubsup" | "munderover" if kids.first().is_some_and(|k| k.name == "mo") => {
+            out.push(MathPiece::Atom {
+                text: format!(
+                    "{}_{}^{}",
+                    math_group(kids.first().copied()),
+                    math_group(kids.get(1).copied()),
+                    math_group(kids.get(2).copied())
+                ),
+                word: true,
+            })
+        }
         "msubsup" | "munderover" => atom(
             format!(
                 "{}_{}^{}",
@@ -670,11 +700,14 @@ fn math_pieces(node: &Node, out: &mut Vec<MathPiece>) {
             atom(format!("{}/{}", math_group(kids.first().copied()), math_group(kids.get(1).copied())), out)
         }
         "msqrt" => {
-            let inner: Vec<MathPiece> = kids.iter().flat_map(|k| {
-                let mut v = Vec::new();
-                math_pieces(k, &mut v);
-                v
-            }).collect();
+            let inner: Vec<MathPiece> = kids
+                .iter()
+                .flat_map(|k| {
+                    let mut v = Vec::new();
+                    math_pieces(k, &mut v);
+                    v
+                })
+                .collect();
             atom(format!("sqrt({})", join_math(&inner)), out)
         }
         "mroot" => atom(
@@ -692,7 +725,11 @@ fn math_pieces(node: &Node, out: &mut Vec<MathPiece>) {
             let rows: Vec<String> = kids
                 .iter()
                 .map(|row| {
-                    row.elements().filter(|c| c.name != "mlabeledtr").map(math_text).collect::<Vec<_>>().join(", ")
+                    row.elements()
+                        .filter(|c| c.name != "mlabeledtr")
+                        .map(math_text)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 })
                 .filter(|r| !r.is_empty())
                 .collect();
@@ -743,7 +780,9 @@ fn join_math(pieces: &[MathPiece]) -> String {
                     // Invisible times, function application, separator, plus.
                     "" | "\u{2061}" | "\u{2062}" | "\u{2063}" | "\u{2064}" => {}
                     "(" | "[" | "{" | "\u{27e8}" | "\u{2329}" => {
-                        if matches!(prev, Prev::Sep | Prev::Binary) || matches!(prev, Prev::Atom { word: true }) {
+                        if matches!(prev, Prev::Sep | Prev::Binary)
+                            || matches!(prev, Prev::Atom { word: true })
+                        {
                             out.push(' ');
                         }
                         out.push_str(op);
@@ -1051,7 +1090,10 @@ mod tests {
             "</bold>".repeat(MAX_XML_DEPTH - 8)
         );
         let out = articles(&req, &ok, "pmc/ok.xml");
-        assert!(matches!(&out[..], [RecordOrSkip::Record(r)] if r.sections[0].paragraphs == ["deep"]), "{out:?}");
+        assert!(
+            matches!(&out[..], [RecordOrSkip::Record(r)] if r.sections[0].paragraphs == ["deep"]),
+            "{out:?}"
+        );
     }
 
     #[test]
@@ -1068,7 +1110,10 @@ mod tests {
         let start = std::time::Instant::now();
         let out = articles(&req, &xml, "pmc/attrs.xml");
         assert!(start.elapsed() < HOSTILE_BOUND, "{:?}", start.elapsed());
-        assert!(matches!(&out[..], [RecordOrSkip::Record(r)] if r.id == "PMC7" && r.title == "Many"), "{out:?}");
+        assert!(
+            matches!(&out[..], [RecordOrSkip::Record(r)] if r.id == "PMC7" && r.title == "Many"),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -3,7 +3,10 @@
 use serde_json::Value;
 
 use super::text::markup_to_text;
-use super::{convert_items, json_items, str_at, strip_doi, year_of, Adapter, AdapterError, AdapterRequest, RecordOrSkip};
+use super::{
+    convert_items, json_items, str_at, strip_doi, year_of, Adapter, AdapterError, AdapterRequest,
+    RecordOrSkip,
+};
 use crate::types::Record;
 
 /// Reads Semantic Scholar Graph API papers (`semantic-scholar/<paperId>.json`, a batch list,

@@ -161,12 +161,12 @@ fn tag_kind(local: &str) -> Option<TagKind> {
         | "small" | "big" | "tt" | "code" | "a" | "underline" | "overline" | "monospace" | "strike"
         | "roman" | "sans-serif" | "named-content" | "styled-content" | "xref" | "ext-link" | "uri"
         | "inline-formula" | "abbr" | "mark" | "cite" | "q" | "var" | "math" | "mi" | "mo" | "mn"
-        | "mrow" | "mtext" | "ms" | "msub" | "msup" | "msubsup" | "mfrac" | "msqrt" | "mroot"
-        | "mstyle" | "semantics" | "tex-math" => TagKind::Inline,
+        | "mrow" | "mtext" | "ms" | "msub" | "msup" | "msubsup" | "mfrac" | "msqrt" | "mroot" | "mstyle"
+        | "semantics" | "tex-math" => TagKind::Inline,
         "p" | "br" | "hr" | "div" | "li" | "ul" | "ol" | "dl" | "dt" | "dd" | "title" | "sec" | "h1"
-        | "h2" | "h3" | "h4" | "h5" | "h6" | "table" | "tr" | "td" | "th" | "thead" | "tbody"
-        | "list" | "list-item" | "label" | "caption" | "blockquote" | "pre" | "abstract"
-        | "disp-formula" | "def-list" | "def-item" | "term" | "def" | "section" => TagKind::Block,
+        | "h2" | "h3" | "h4" | "h5" | "h6" | "table" | "tr" | "td" | "th" | "thead" | "tbody" | "list"
+        | "list-item" | "label" | "caption" | "blockquote" | "pre" | "abstract" | "disp-formula"
+        | "def-list" | "def-item" | "term" | "def" | "section" => TagKind::Block,
         _ => return None,
     })
 }
@@ -405,14 +405,20 @@ mod tests {
     fn whitespace_and_entities() {
         assert_eq!(normalize_whitespace("\n a\u{2009}b\u{202f}c\t\r\n d \u{a0}"), "a b c d");
         assert_eq!(normalize_whitespace(""), "");
-        assert_eq!(decode_entities("&amp;amp; &#38; &#x26; &#0; &#xD800; &#; &; &"), "&amp; & & &#0; &#xD800; &#; &; &");
+        assert_eq!(
+            decode_entities("&amp;amp; &#38; &#x26; &#0; &#xD800; &#; &; &"),
+            "&amp; & & &#0; &#xD800; &#; &; &"
+        );
         assert_eq!(decode_entities("&nbsp;&ndash;&beta;"), "\u{a0}\u{2013}\u{3b2}");
     }
 
     #[test]
     fn markup() {
         for (input, want) in [
-            ("Efficient iterative schemes for<i>ab initio</i>total-energy calculations", "Efficient iterative schemes for ab initio total-energy calculations"),
+            (
+                "Efficient iterative schemes for<i>ab initio</i>total-energy calculations",
+                "Efficient iterative schemes for ab initio total-energy calculations",
+            ),
             ("the 5 <sup>th</sup> edition", "the 5th edition"),
             ("H<sub>2</sub>O and Ca<sup>2+</sup>", "H2O and Ca2+"),
             ("<jats:p>First.</jats:p><jats:p>Second.</jats:p>", "First. Second."),
@@ -464,9 +470,45 @@ mod tests {
         }
         fn string(&mut self, max_len: usize) -> String {
             const PIECES: &[&str] = &[
-                "<", ">", "/", "&", ";", "#", "x", "*", "**", "_", "\\", "\n", " ", "\u{a0}", "a", "Z",
-                "9", "é", "€", "😀", "\u{301}", "<i>", "</i>", "<sup>", "</sub>", "&amp;", "&#x", "&#",
-                "1. ", "* ", "- ", "# ", "<br/>", "<span a='>'", "\t", "\r", "\u{200b}", "[", "]",
+                "<",
+                ">",
+                "/",
+                "&",
+                ";",
+                "#",
+                "x",
+                "*",
+                "**",
+                "_",
+                "\\",
+                "\n",
+                " ",
+                "\u{a0}",
+                "a",
+                "Z",
+                "9",
+                "é",
+                "€",
+                "😀",
+                "\u{301}",
+                "<i>",
+                "</i>",
+                "<sup>",
+                "</sub>",
+                "&amp;",
+                "&#x",
+                "&#",
+                "1. ",
+                "* ",
+                "- ",
+                "# ",
+                "<br/>",
+                "<span a='>'",
+                "\t",
+                "\r",
+                "\u{200b}",
+                "[",
+                "]",
             ];
             let len = (self.next() % max_len as u64) as usize;
             (0..len).map(|_| PIECES[(self.next() % PIECES.len() as u64) as usize]).collect()
@@ -488,9 +530,8 @@ mod tests {
         }
         // Arbitrary code points too, not only the alphabet above.
         for _ in 0..2000 {
-            let s: String = (0..(g.next() % 40))
-                .filter_map(|_| char::from_u32((g.next() % 0x11_0000) as u32))
-                .collect();
+            let s: String =
+                (0..(g.next() % 40)).filter_map(|_| char::from_u32((g.next() % 0x11_0000) as u32)).collect();
             let _ = (markup_to_text(&s), markdown_to_paragraphs(&s), decode_entities(&s));
         }
     }
