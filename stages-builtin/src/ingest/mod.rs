@@ -37,6 +37,24 @@
 //! `parameters.include` (a list of field names, dotted for nested ones) keeps only those fields
 //! of each record's `raw` source JSON.
 //!
+//! ## Files and records that cannot be read
+//!
+//! A record file that cannot be read (not UTF-8, not the format: invalid JSON or XML) and a
+//! record that lacks what its adapter needs are [`RecordOrSkip::Skip`]s: the stage logs a
+//! `tracing` warning naming the file and the record and goes on with the folder's other files
+//! and records, or, with `strict`, fails naming them. (A `null` element of a Semantic Scholar
+//! batch response is not malformed: it is skipped with a warning even when strict.) Only a
+//! folder that cannot be listed fails the whole request.
+//!
+//! ## Text as a reader sees it
+//!
+//! The adapters turn their sources' markup into plain text with the shared [`text`] module:
+//! JATS (MathML linearised, TeX preambles dropped, tables, figures and sub-articles as
+//! sections: [`PmcAdapter`]), ClinicalTrials.gov's Markdown ([`ClinicalTrialsAdapter`]), the
+//! HTML in OpenAlex and Semantic Scholar titles and abstracts. `examples/real-records/` holds
+//! real public records of every source (with their attribution); the crate's
+//! `tests/real_records.rs` checks what the adapters make of each.
+//!
 //! ## Adding an adapter
 //!
 //! Adapters are registered like stages, at link time, in [`STAGES_BUILTIN_ADAPTERS`]: a crate

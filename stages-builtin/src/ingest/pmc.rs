@@ -59,6 +59,12 @@ pub const MAX_XML_DEPTH: usize = 256;
 /// `raw` is a JSON summary (ids and `id_from`, title, authors, year, PDF link, file, the
 /// abstract's paragraph count, the section titles, the numbers of tables, figures and
 /// sub-articles).
+///
+/// Hostile input: elements nesting deeper than [`MAX_XML_DEPTH`] make the file malformed (the
+/// parser keeps its own stack, and no tree walk goes deeper than the limit); attributes are
+/// read in linear time (no pairwise duplicate check); entities are never expanded from a DTD
+/// (the XML five, character references and a small fixed table of HTML names are decoded, any
+/// other `&name;` stays as written).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PmcAdapter;
 
@@ -1179,6 +1185,66 @@ mod tests {
         );
         assert_eq!(r.raw["tables"], 1);
         assert_eq!(r.raw["sub_articles"][0]["type"], "referee-report");
+    }
+
+    /// Random documents built from JATS and MathML pieces never panic the adapter.
+    #[test]
+    fn random_documents_never_panic() {
+        const PIECES: &[&str] = &[
+            "<article>",
+            "</article>",
+            "<front><article-meta>",
+            "</article-meta></front>",
+            "<article-id pub-id-type=\"pmc\">1</article-id>",
+            "<title-group><article-title>",
+            "</article-title></title-group>",
+            "<body>",
+            "</body>",
+            "<sec>",
+            "</sec>",
+            "<p>",
+            "</p>",
+            "<mml:math>",
+            "</mml:math>",
+            "<mml:msup>",
+            "</mml:msup>",
+            "<mml:mfrac>",
+            "</mml:mfrac>",
+            "<mml:mi>x</mml:mi>",
+            "<mml:mo>=</mml:mo>",
+            "<mml:mfenced open=\"[\">",
+            "</mml:mfenced>",
+            "<tex-math>\\documentclass{x}\\begin{document}$a$",
+            "\\end{document}</tex-math>",
+            "<table-wrap><table><tr><td>",
+            "</td></tr></table></table-wrap>",
+            "<fig><caption><title>",
+            "</title></caption></fig>",
+            "<sub-article article-type=\"reply\">",
+            "</sub-article>",
+            "&amp;",
+            "&bogus;",
+            "&#x0;",
+            "é😀",
+            " ",
+            "\n",
+            "<",
+            ">",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        let req = AdapterRequest::new("pmc", data_dir());
+        for _ in 0..1500 {
+            let len = (next() % 60) as usize;
+            let xml: String = (0..len).map(|_| PIECES[(next() % PIECES.len() as u64) as usize]).collect();
+            let out = articles(&req, &xml, "pmc/random.xml");
+            assert!(!out.is_empty(), "{xml}");
+        }
     }
 
     #[test]
