@@ -48,7 +48,8 @@ pub const MAX_XML_DEPTH: usize = 256;
 /// (display formula, figure, table, list, break) sat between words, and math linearised:
 /// - MathML (`mml:math`; preferred in an `alternatives` that also has `tex-math`): tokens in
 ///   order, operators spaced (`x = y + 2`), fences and commas tight (`f(x, y)`), `msup` →
-///   `x^2`, `msub` → `x_i`, `msubsup` → `x_i^2`, `munder`/`mover`/`munderover` likewise,
+///   `x^2`, `msub` → `x_i`, `msubsup` → `x_i^2`, `munder`/`mover`/`munderover` likewise (an
+///   accent over a base is named: `bar(x)`, `hat(x)`, `tilde(x)`, `dot(x)`, `vec(v)`),
 ///   `mfrac` → `a/b`, `msqrt` → `sqrt(x)`, `mroot` → `root_n(x)`; a script or fraction part
 ///   of several tokens is parenthesised (`e^(−x)`, `(a + b)/(c)`). Adjacent single-letter
 ///   identifiers are juxtaposed (`CF`), a multi-letter one is spaced (`sin x`). Annotations
@@ -675,6 +676,11 @@ fn math_pieces(node: &Node, out: &mut Vec<MathPiece>) {
                 out.push(MathPiece::Op(text));
             }
         }
+        // An accent over a base: `bar(x)`, `hat(x)`, `tilde(x)`, `dot(x)`, `vec(x)`.
+        "mover" if kids.get(1).and_then(|k| accent_name(&k.text())).is_some() => {
+            let name = kids.get(1).and_then(|k| accent_name(&k.text())).unwrap_or("accent");
+            atom(format!("{name}({})", math_text_opt(kids.first().copied())), out)
+        }
         "msup" | "mover" => {
             atom(format!("{}^{}", math_group(kids.first().copied()), math_group(kids.get(1).copied())), out)
         }
@@ -749,6 +755,19 @@ fn math_pieces(node: &Node, out: &mut Vec<MathPiece>) {
         "annotation" | "annotation-xml" | "mphantom" | "none" | "mprescripts" | "mspace" | "malignmark" => {}
         _ => kids.iter().for_each(|k| math_pieces(k, out)),
     }
+}
+
+/// The name of an accent character placed over a base (`mover`), when it is one.
+fn accent_name(over: &str) -> Option<&'static str> {
+    Some(match over.trim() {
+        "\u{af}" | "\u{2c9}" | "\u{305}" | "\u{203e}" | "-" | "\u{2212}" | "_" => "bar",
+        "^" | "\u{2c6}" | "\u{302}" => "hat",
+        "~" | "\u{2dc}" | "\u{303}" | "\u{223c}" => "tilde",
+        "\u{2d9}" | "\u{307}" | "." | "\u{b7}" => "dot",
+        "\u{a8}" | "\u{308}" | ".." => "ddot",
+        "\u{2192}" | "\u{20d7}" => "vec",
+        _ => return None,
+    })
 }
 
 fn math_text_opt(node: Option<&Node>) -> String {
@@ -1150,7 +1169,7 @@ mod tests {
           <article-id pub-id-type="doi">10.1/pub</article-id>
           <title-group><article-title>Math</article-title></title-group></article-meta></front>
           <body><sec><title>M</title>
-            <p>The model is written<disp-formula><label>(1)</label><mml:math><mml:mi>y</mml:mi><mml:mo>=</mml:mo><mml:msup><mml:mi>x</mml:mi><mml:mn>2</mml:mn></mml:msup><mml:mo>+</mml:mo><mml:mfrac><mml:mrow><mml:mi>a</mml:mi><mml:mo>+</mml:mo><mml:mi>b</mml:mi></mml:mrow><mml:msub><mml:mi>c</mml:mi><mml:mi>i</mml:mi></mml:msub></mml:mfrac></mml:math></disp-formula>in which <inline-formula><alternatives><tex-math>\documentclass{minimal}\begin{document}$$\alpha$$\end{document}</tex-math><mml:math><mml:mi>α</mml:mi></mml:math></alternatives></inline-formula> and <inline-formula><tex-math>\documentclass[12pt]{minimal}\usepackage{amsmath}\begin{document}$\beta_1$\end{document}</tex-math></inline-formula> vary<xref ref-type="fig" rid="f1">Fig 1</xref>.</p>
+            <p>The model is written<disp-formula><label>(1)</label><mml:math><mml:mi>y</mml:mi><mml:mo>=</mml:mo><mml:msup><mml:mi>x</mml:mi><mml:mn>2</mml:mn></mml:msup><mml:mo>+</mml:mo><mml:mover><mml:mi>z</mml:mi><mml:mo>¯</mml:mo></mml:mover><mml:mo>+</mml:mo><mml:mfrac><mml:mrow><mml:mi>a</mml:mi><mml:mo>+</mml:mo><mml:mi>b</mml:mi></mml:mrow><mml:msub><mml:mi>c</mml:mi><mml:mi>i</mml:mi></mml:msub></mml:mfrac></mml:math></disp-formula>in which <inline-formula><alternatives><tex-math>\documentclass{minimal}\begin{document}$$\alpha$$\end{document}</tex-math><mml:math><mml:mi>α</mml:mi></mml:math></alternatives></inline-formula> and <inline-formula><tex-math>\documentclass[12pt]{minimal}\usepackage{amsmath}\begin{document}$\beta_1$\end{document}</tex-math></inline-formula> vary<xref ref-type="fig" rid="f1">Fig 1</xref>.</p>
             <p>See<table-wrap><label>Table 1</label><caption><title>Counts</title><p>By group.</p></caption>
               <table><thead><tr><th>Group</th><th>n</th></tr></thead><tbody><tr><td>A</td><td>3</td></tr></tbody></table>
               <table-wrap-foot><fn><p>Note.</p></fn></table-wrap-foot></table-wrap>the table.</p>
@@ -1174,7 +1193,7 @@ mod tests {
                 (
                     "M",
                     vec![
-                        "The model is written y = x^2 + (a + b)/c_i (1) in which α and \\beta_1 vary Fig 1.",
+                        "The model is written y = x^2 + bar(z) + (a + b)/c_i (1) in which α and \\beta_1 vary Fig 1.",
                         "See the table."
                     ]
                 ),
@@ -1245,6 +1264,31 @@ mod tests {
             let out = articles(&req, &xml, "pmc/random.xml");
             assert!(!out.is_empty(), "{xml}");
         }
+    }
+
+    #[test]
+    fn math_linearisation() {
+        let math = |xml: &str| {
+            let root = parse_xml(&format!("<math>{xml}</math>")).unwrap();
+            math_text(root.child("math").unwrap())
+        };
+        for (xml, want) in [
+            ("<mi>sin</mi><mo>\u{2061}</mo><mi>x</mi>", "sin x"),
+            ("<mi>C</mi><mi>F</mi><mo>=</mo><mn>2</mn><mi>x</mi>", "CF = 2x"),
+            ("<msqrt><mi>a</mi><mo>+</mo><mi>b</mi></msqrt>", "sqrt(a + b)"),
+            ("<mroot><mi>x</mi><mn>3</mn></mroot>", "root_3(x)"),
+            ("<mfenced open=\"[\" close=\"]\"><mi>a</mi><mi>b</mi></mfenced>", "[a, b]"),
+            ("<mo>\u{2212}</mo><mi>x</mi><mo>&lt;</mo><msup><mi>e</mi><mrow><mo>\u{2212}</mo><mi>t</mi></mrow></msup>", "\u{2212}x < e^(\u{2212}t)"),
+            ("<munderover><mo>\u{2211}</mo><mrow><mi>i</mi><mo>=</mo><mn>1</mn></mrow><mi>n</mi></munderover><msub><mi>x</mi><mi>i</mi></msub>", "\u{2211}_(i = 1)^n x_i"),
+            ("<mtable><mtr><mtd><mi>a</mi></mtd><mtd><mi>b</mi></mtd></mtr><mtr><mtd><mi>c</mi></mtd></mtr></mtable>", "a, b; c"),
+            ("<semantics><mi>y</mi><annotation encoding=\"TeX\">y</annotation></semantics>", "y"),
+            ("<mi>f</mi><mo>(</mo><mi>x</mi><mo>,</mo><mi>y</mi><mo>)</mo>", "f(x, y)"),
+        ] {
+            assert_eq!(math(xml), want, "{xml}");
+        }
+        assert_eq!(tex_text("\\documentclass[12pt]{minimal}\n\\usepackage{amsmath}\n\\begin{document}$$a_1$$\\end{document}"), "a_1");
+        assert_eq!(tex_text("\\[ x^2 \\]"), "x^2");
+        assert_eq!(tex_text("\\documentclass{minimal}\\usepackage{x}"), "");
     }
 
     #[test]
