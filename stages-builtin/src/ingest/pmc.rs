@@ -1123,6 +1123,8 @@ mod tests {
 
     #[test]
     fn an_element_with_100000_attributes_is_read_in_linear_time() {
+        // With quick-xml's duplicate check this took 8.2 s for 12,500 attributes and 26.6 s
+        // for 25,000 (debug); without it, 0.7 s for 100,000.
         let n = 100_000;
         let mut attrs = String::with_capacity(n * 16);
         for i in 0..n {
