@@ -37,6 +37,24 @@
 //! `parameters.include` (a list of field names, dotted for nested ones) keeps only those fields
 //! of each record's `raw` source JSON.
 //!
+//! ## Files and records that cannot be read
+//!
+//! A record file that cannot be read (not UTF-8, not the format: invalid JSON or XML) and a
+//! record that lacks what its adapter needs are [`RecordOrSkip::Skip`]s: the stage logs a
+//! `tracing` warning naming the file and the record and goes on with the folder's other files
+//! and records, or, with `strict`, fails naming them. (A `null` element of a Semantic Scholar
+//! batch response is not malformed: it is skipped with a warning even when strict.) Only a
+//! folder that cannot be listed fails the whole request.
+//!
+//! ## Text as a reader sees it
+//!
+//! The adapters turn their sources' markup into plain text with the shared [`text`] module:
+//! JATS (MathML linearised, TeX preambles dropped, tables, figures and sub-articles as
+//! sections: [`PmcAdapter`]), ClinicalTrials.gov's Markdown ([`ClinicalTrialsAdapter`]), the
+//! HTML in OpenAlex and Semantic Scholar titles and abstracts. `examples/real-records/` holds
+//! real public records of every source (with their attribution); the crate's
+//! `tests/real_records.rs` checks what the adapters make of each.
+//!
 //! ## Adding an adapter
 //!
 //! Adapters are registered like stages, at link time, in [`STAGES_BUILTIN_ADAPTERS`]: a crate
@@ -83,12 +101,13 @@ mod file;
 mod openalex;
 mod pmc;
 mod semantic_scholar;
+pub mod text;
 
 pub use clinicaltrials::ClinicalTrialsAdapter;
 pub use expand::{expand_for_plan, expand_job, RECORD_SEPARATOR};
 pub use file::FileAdapter;
 pub use openalex::{rebuild_abstract, OpenAlexAdapter};
-pub use pmc::PmcAdapter;
+pub use pmc::{PmcAdapter, MAX_XML_DEPTH};
 pub use semantic_scholar::SemanticScholarAdapter;
 
 /// The `linkme` this crate uses, for `#[linkme(crate = stages_builtin::ingest::linkme)]` in
@@ -462,6 +481,20 @@ pub fn strip_doi(doi: &str) -> &str {
     d
 }
 
+/// A record file's text, or a [`Malformed`] (`whole file`) saying why it cannot be read (not
+/// UTF-8, unreadable): the adapters skip such a file with a warning (non-strict) or fail naming
+/// it (strict), and read the folder's other files.
+pub(crate) fn read_text(path: &Path, file: &str) -> Result<String, Malformed> {
+    std::fs::read_to_string(path).map_err(|e| Malformed {
+        file: file.to_owned(),
+        record: "whole file".into(),
+        reason: match e.kind() {
+            std::io::ErrorKind::InvalidData => "not UTF-8 text: save the record file as UTF-8".into(),
+            _ => format!("cannot read the file: {e}"),
+        },
+    })
+}
+
 /// The non-empty, trimmed string at `path` in `v`.
 pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     let mut cur = v;
@@ -494,8 +527,10 @@ pub(crate) fn json_items(
     envelopes: &[&str],
 ) -> Result<Vec<JsonItem>, AdapterError> {
     let file = req.display_path(path);
-    let text =
-        std::fs::read_to_string(path).map_err(|e| AdapterError::Io { path: file.clone(), source: e })?;
+    let text = match read_text(path, &file) {
+        Ok(text) => text,
+        Err(m) => return Ok(vec![Err(m)]),
+    };
     let malformed = |record: String, reason: String| Malformed { file: file.clone(), record, reason };
     let is_lines = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e == "jsonl" || e == "ndjson");
     if is_lines {
@@ -542,8 +577,19 @@ pub(crate) fn json_records(
     envelopes: &[&str],
     convert: impl Fn(&AdapterRequest, &Value) -> Result<Record, String>,
 ) -> Result<Vec<RecordOrSkip>, AdapterError> {
+    Ok(convert_items(req, path, json_items(req, path, envelopes)?, convert))
+}
+
+/// Converts the items [`json_items`] read from `path` with `convert`; an item it refuses is a
+/// [`Malformed`] labelled with the item's id when it has one.
+pub(crate) fn convert_items(
+    req: &AdapterRequest,
+    path: &Path,
+    items: Vec<JsonItem>,
+    convert: impl Fn(&AdapterRequest, &Value) -> Result<Record, String>,
+) -> Vec<RecordOrSkip> {
     let file = req.display_path(path);
-    Ok(json_items(req, path, envelopes)?
+    items
         .into_iter()
         .map(|item| match item {
             Ok((label, v)) => match convert(req, &v) {
@@ -562,7 +608,7 @@ pub(crate) fn json_records(
             },
             Err(m) => RecordOrSkip::Skip(m),
         })
-        .collect())
+        .collect()
 }
 
 /// `null`, `a boolean`, ... for messages.
@@ -926,6 +972,54 @@ pub(crate) mod tests {
         cfg.strict = true;
         let e = run_ingest(&job, &Value::Null, &cfg, None).unwrap_err().to_string();
         assert!(e.contains("file/bad.jsonl") && e.contains("line 2") && e.contains("title"), "{e}");
+    }
+
+    #[test]
+    fn an_unreadable_file_is_skipped_or_fails_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for folder in ["openalex", "pmc"] {
+            std::fs::create_dir(dir.path().join(folder)).unwrap();
+        }
+        std::fs::write(dir.path().join("openalex/a.json"), r#"{"id": "W1", "title": "Good"}"#).unwrap();
+        // Latin-1 bytes: not UTF-8.
+        std::fs::write(dir.path().join("openalex/b.json"), b"{\"id\": \"W2\", \"title\": \"Caf\xe9\"}")
+            .unwrap();
+        std::fs::write(dir.path().join("openalex/c.json"), r#"{"id": "W3", "title": "Also good"}"#).unwrap();
+        std::fs::write(
+            dir.path().join("pmc/a.xml"),
+            r#"<article><front><article-meta><article-id pub-id-type="pmc">1</article-id><title-group><article-title>T</article-title></title-group></article-meta></front></article>"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("pmc/b.xml"), b"<article>\xff\xfe</article>").unwrap();
+        let mut cfg =
+            IngestConfig { data_dir: Some(dir.path().to_string_lossy().into_owned()), ..Default::default() };
+        let out = run_ingest(&Job::new("j", "openalex"), &Value::Null, &cfg, None).unwrap();
+        assert_eq!(out.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["W1", "W3"]);
+        let out = run_ingest(&Job::new("j", "pmc"), &Value::Null, &cfg, None).unwrap();
+        assert_eq!(out.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["PMC1"]);
+        cfg.strict = true;
+        for (source, file) in [("openalex", "openalex/b.json"), ("pmc", "pmc/b.xml")] {
+            let e = run_ingest(&Job::new("j", source), &Value::Null, &cfg, None).unwrap_err().to_string();
+            assert!(e.contains(file) && e.contains("not UTF-8") && e.contains("strict"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_null_batch_element_is_skipped_even_when_strict() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("semantic-scholar")).unwrap();
+        std::fs::write(
+            dir.path().join("semantic-scholar/batch.json"),
+            r#"[{"paperId": "p1", "title": "One"}, null, {"paperId": "p2", "title": "Two"}]"#,
+        )
+        .unwrap();
+        let cfg = IngestConfig {
+            data_dir: Some(dir.path().to_string_lossy().into_owned()),
+            strict: true,
+            ..Default::default()
+        };
+        let out = run_ingest(&Job::new("j", "semantic-scholar"), &Value::Null, &cfg, None).unwrap();
+        assert_eq!(out.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["p1", "p2"]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::text::markup_to_text;
 use super::{json_records, str_at, strip_doi, year_of, Adapter, AdapterError, AdapterRequest, RecordOrSkip};
 use crate::types::Record;
 
@@ -12,6 +13,11 @@ use crate::types::Record;
 /// title `title` (else `display_name`); the abstract is rebuilt from
 /// `abstract_inverted_index`; authors from `authorships[].author.display_name`. The PDF link is
 /// the first of `best_oa_location.pdf_url`, `primary_location.pdf_url`, `locations[].pdf_url`.
+///
+/// Titles and abstracts are text as a reader sees it ([`super::text::markup_to_text`]): the
+/// HTML/JATS markup OpenAlex keeps from publishers is removed
+/// (`for<i>ab initio</i>total-energy` → `for ab initio total-energy`, `5 <sup>th</sup>` →
+/// `5th`), entities decoded, whitespace normalised.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OpenAlexAdapter;
 
@@ -59,9 +65,13 @@ fn work(req: &AdapterRequest, v: &Value) -> Result<Record, String> {
     let id = id.strip_prefix("https://openalex.org/").unwrap_or(id);
     let title = str_at(v, &["title"])
         .or_else(|| str_at(v, &["display_name"]))
+        .map(markup_to_text)
+        .filter(|t| !t.is_empty())
         .ok_or("no `title` nor `display_name`")?;
     let abstract_text = match v.get("abstract_inverted_index") {
-        Some(Value::Object(index)) => rebuild_abstract(index),
+        Some(Value::Object(index)) => {
+            rebuild_abstract(index).map(|a| markup_to_text(&a)).filter(|a| !a.is_empty())
+        }
         Some(Value::Null) | None => None,
         Some(other) => {
             return Err(format!(
@@ -78,7 +88,7 @@ fn work(req: &AdapterRequest, v: &Value) -> Result<Record, String> {
     Ok(Record {
         source: req.source.clone(),
         id: id.to_owned(),
-        title: title.to_owned(),
+        title,
         abstract_text,
         sections: vec![],
         authors: v

@@ -2,14 +2,27 @@
 
 use serde_json::Value;
 
-use super::{json_records, str_at, strip_doi, year_of, Adapter, AdapterError, AdapterRequest, RecordOrSkip};
+use super::text::markup_to_text;
+use super::{
+    convert_items, json_items, str_at, strip_doi, year_of, Adapter, AdapterError, AdapterRequest,
+    RecordOrSkip,
+};
 use crate::types::Record;
 
 /// Reads Semantic Scholar Graph API papers (`semantic-scholar/<paperId>.json`, a batch list,
 /// or a `{"data": [...]}` search page) from the `semantic-scholar/` folder.
 ///
 /// `paperId` is the id; `title`, `abstract`, `year`, `authors[].name`, `externalIds.DOI` map
-/// to the record's fields, and `openAccessPdf.url` is the PDF link.
+/// to the record's fields, and `openAccessPdf.url` is the PDF link. A paper without an
+/// abstract (`null`, or not requested) is a title-only record.
+///
+/// Titles and abstracts are text as a reader sees it ([`super::text::markup_to_text`]):
+/// markup removed, entities decoded, whitespace (literal newlines, no-break and thin spaces)
+/// normalised to single spaces.
+///
+/// A `null` element of a batch response (`POST /paper/batch` answers `null` for an id it does
+/// not know) is not a malformed record: it is skipped with a warning naming the file and the
+/// element, in strict mode too.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SemanticScholarAdapter;
 
@@ -21,8 +34,18 @@ impl Adapter for SemanticScholarAdapter {
         &["semantic-scholar"]
     }
     fn fetch(&self, request: &AdapterRequest) -> Result<Vec<RecordOrSkip>, AdapterError> {
-        request.read_files("semantic-scholar", &["json", "jsonl"], |path, _| {
-            json_records(request, path, &["data"], paper)
+        request.read_files("semantic-scholar", &["json", "jsonl"], |path, file| {
+            let items = json_items(request, path, &["data"])?
+                .into_iter()
+                .filter(|item| match item {
+                    Ok((label, Value::Null)) => {
+                        tracing::warn!(file, element = %label, "skipped a null batch element (an id Semantic Scholar did not find)");
+                        false
+                    }
+                    _ => true,
+                })
+                .collect();
+            Ok(convert_items(request, path, items, paper))
         })
     }
 }
@@ -33,12 +56,12 @@ fn paper(req: &AdapterRequest, v: &Value) -> Result<Record, String> {
         return Err(format!("expected a paper object, found {}", super::json_kind(v)));
     }
     let id = str_at(v, &["paperId"]).ok_or("no `paperId`")?;
-    let title = str_at(v, &["title"]).ok_or("no `title`")?;
+    let title = str_at(v, &["title"]).map(markup_to_text).filter(|t| !t.is_empty()).ok_or("no `title`")?;
     Ok(Record {
         source: req.source.clone(),
         id: id.to_owned(),
-        title: title.to_owned(),
-        abstract_text: str_at(v, &["abstract"]).map(str::to_owned),
+        title,
+        abstract_text: str_at(v, &["abstract"]).map(markup_to_text).filter(|a| !a.is_empty()),
         sections: vec![],
         authors: v
             .get("authors")
