@@ -35,8 +35,13 @@ pub struct Fingerprint {
 
 impl Plan {
     /// The plan's fingerprint, stored with a run so that resuming it can tell whether the
-    /// pipeline or its stages changed in a way that breaks the stored state.
-    pub fn fingerprint(&self) -> Fingerprint {
+    /// pipeline or its stages changed in a way that breaks the stored state. Computed once per
+    /// plan.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        self.fingerprint.get_or_init(|| self.compute_fingerprint())
+    }
+
+    fn compute_fingerprint(&self) -> Fingerprint {
         let stages = self
             .stages
             .iter()

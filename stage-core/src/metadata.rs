@@ -109,6 +109,17 @@ impl InputSpec {
 pub struct OutputType {
     ty: TypeRef,
     deserialize: fn(serde_json::Value) -> Result<SharedValue, serde_json::Error>,
+    deserialize_from: DeserializeFrom,
+}
+
+/// Reads a value of one type from a type-erased deserializer.
+type DeserializeFrom =
+    fn(&mut dyn erased_serde::Deserializer<'_>) -> Result<SharedValue, erased_serde::Error>;
+
+fn deserialize_from_as<T: StateValue + serde::de::DeserializeOwned>(
+    d: &mut dyn erased_serde::Deserializer<'_>,
+) -> Result<SharedValue, erased_serde::Error> {
+    Ok(Arc::new(erased_serde::deserialize::<T>(d)?))
 }
 
 fn deserialize_as<T: StateValue + serde::de::DeserializeOwned>(
@@ -120,7 +131,11 @@ fn deserialize_as<T: StateValue + serde::de::DeserializeOwned>(
 impl OutputType {
     /// The descriptor of an output of type `T`.
     pub const fn of<T: StateValue + serde::de::DeserializeOwned>() -> Self {
-        OutputType { ty: TypeRef::of::<T>(), deserialize: deserialize_as::<T> }
+        OutputType {
+            ty: TypeRef::of::<T>(),
+            deserialize: deserialize_as::<T>,
+            deserialize_from: deserialize_from_as::<T>,
+        }
     }
     /// The Rust type.
     pub fn ty(&self) -> TypeRef {
@@ -129,6 +144,14 @@ impl OutputType {
     /// Reads a value of this type back from JSON (resuming a stored run).
     pub fn deserialize(&self, v: serde_json::Value) -> Result<SharedValue, serde_json::Error> {
         (self.deserialize)(v)
+    }
+    /// Reads a value of this type back from any serde format (a host's compact binary
+    /// encoding of what [`StateValue::as_serialize`] wrote).
+    pub fn deserialize_from(
+        &self,
+        d: &mut dyn erased_serde::Deserializer<'_>,
+    ) -> Result<SharedValue, erased_serde::Error> {
+        (self.deserialize_from)(d)
     }
 }
 

@@ -132,6 +132,8 @@ pub struct Plan {
     pub order: Vec<usize>,
     /// Warnings found while planning (the plan is usable).
     pub warnings: Vec<Diagnostic>,
+    /// The plan's fingerprint, computed once, when first asked for.
+    pub(crate) fingerprint: std::sync::OnceLock<crate::Fingerprint>,
 }
 
 /// What a planner is given besides the pipeline and the registry.
@@ -599,6 +601,7 @@ impl Plan {
             },
             stages,
             order: checked.order.clone(),
+            fingerprint: std::sync::OnceLock::new(),
             warnings: warnings.into_iter().filter(|d| d.severity != Severity::Info).collect(),
         })
     }

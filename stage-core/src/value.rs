@@ -26,6 +26,10 @@ pub trait StateValue: Any + Send + Sync {
     fn into_any_arc(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     /// The value serialized to JSON.
     fn to_json(&self) -> Result<serde_json::Value, serde_json::Error>;
+    /// The value as a type-erased `Serialize`, for a host storing it in a format of its own
+    /// (a compact binary one, say); [`OutputType::deserialize_from`](crate::OutputType::deserialize_from)
+    /// reads it back.
+    fn as_serialize(&self) -> &dyn erased_serde::Serialize;
     /// The concrete type's name, for messages.
     fn type_name(&self) -> &'static str;
 }
@@ -42,6 +46,9 @@ where
     }
     fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
         serde_json::to_value(self)
+    }
+    fn as_serialize(&self) -> &dyn erased_serde::Serialize {
+        self
     }
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()

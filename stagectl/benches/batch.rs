@@ -10,7 +10,7 @@
 //!
 //! Configurations: the runtime alone (no policy, no checkpoint), then as `stagectl run` runs it
 //! (the host's policies, which put each attempt on a pooled thread under a timeout, and
-//! stagectl's `FileCheckpoint` after every stage, with and without `--sync-every-stage`), and
+//! the run journal (`stagectl::Journal`) after every stage, with and without `--sync-every-stage`), and
 //! the host's defaults (`--concurrency 2`) for throughput.
 //! Run with `cargo bench -p stagectl --bench batch`.
 
@@ -80,7 +80,7 @@ struct Config {
     /// in the store), or `Runner::run` per job with the in-memory ledger (the runtime alone).
     host: bool,
     policies: bool,
-    /// stagectl's `FileCheckpoint` after every stage: `Some(sync)`.
+    /// the run journal (`stagectl::Journal`) after every stage: `Some(sync)`.
     checkpoint: Option<bool>,
     concurrency: usize,
 }
@@ -103,7 +103,8 @@ fn batch(registry: &StageRegistry, pipeline: &Path, jobs: &[Job], c: Config) -> 
         .with_ledger(ledger)
         .with_host(HostSettings { run_dir: Some(store.path().to_owned()), ..HostSettings::default() });
     if let Some(sync) = c.checkpoint {
-        runner = runner.with_checkpoint(Arc::new(stagectl::FileCheckpoint::new(store.path(), sync)));
+        runner =
+            runner.with_checkpoint(Arc::new(stagectl::Journal::open(store.path(), sync).expect("journal")));
     }
     BODY_NS.store(0, Ordering::SeqCst);
     let started = Instant::now();

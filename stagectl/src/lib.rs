@@ -12,10 +12,11 @@
 //!
 //! Commands (each takes `--json`): `list`, `describe <type>`, `validate <files or dirs>`,
 //! `run <pipeline> <job or jobs file>`, `resume <job>`, `watch`, `graph <pipeline>`, `query text|similar|neighbors|stats`,
-//! `ledger get|set`. See `stagectl --help`.
+//! `ledger get|set`, `runs [job]`. See `stagectl --help`.
 
 pub mod commands;
 mod describe;
+pub mod journal;
 mod table;
 
 use std::path::PathBuf;
@@ -23,8 +24,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use commands::run::{expand_jobs, run_jobs, BatchOptions, BatchOutcome};
-pub use commands::store::FileCheckpoint;
+pub use commands::run::{
+    expand_jobs, run_jobs, run_jobs_with, BatchCounts, BatchOptions, BatchOutcome, JobDone, JobResult,
+};
+pub use journal::Journal;
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -94,6 +97,16 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// List the stored runs with their status, or show one run's record (its stages'
+    /// report lines and outputs). A record that cannot be read is listed as `unreadable`
+    /// with the reason.
+    Runs {
+        /// The run to show (all runs, listed, without it).
+        job_id: Option<String>,
+        /// The persistent store.
+        #[arg(long, default_value = "stage-store")]
+        store: PathBuf,
+    },
     /// Draw a pipeline's stages and dependencies.
     Graph {
         /// The pipeline file.
@@ -146,10 +159,10 @@ pub struct RunArgs {
     /// Print no per-stage progress.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Fsync each run's record after every stage, so that even a power loss between two
-    /// stages loses nothing (slower: a disk flush per stage). By default every stage's
-    /// checkpoint is written atomically — a crashed or killed process loses no completed
-    /// stage — and the record is flushed to disk when the run ends or parks.
+    /// Flush every stage's journal commit to disk, so that even a power loss between two
+    /// stages loses nothing (slower: a disk flush per stage). By default every stage is
+    /// committed to the journal — a crashed or killed process loses no completed stage — and
+    /// the commit that ends or parks a run is flushed to disk.
     #[arg(long)]
     pub sync_every_stage: bool,
 }

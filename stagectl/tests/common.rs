@@ -97,8 +97,9 @@ pub(crate) fn job(job_id: &str, source: &str, adapter: &str, data: &Path) -> Str
     .to_string()
 }
 
-/// The stored run record of a job.
+/// The stored run record of a job, as `stagectl runs <job> --json` shows it.
 pub(crate) fn record(store: &Path, job: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(store.join("runs").join(format!("{job}.json"))).unwrap();
-    serde_json::from_str(&text).unwrap()
+    let out = stagectl(&["runs", job, "--json", "--store", store.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -181,11 +181,9 @@ fn a_run_killed_between_two_stages_resumes_from_its_checkpoint_without_duplicate
     // Wait until the checkpoint shows `index` completed: the run is now waiting at the gate.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let file = store.join("runs/k-1.json");
-        let done = std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .is_some_and(|r| r["state"]["stages"]["index"]["status"] == "completed");
+        let out = stagectl(&["runs", "k-1", "--json", "--store", s]);
+        let done = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .is_ok_and(|r| r["state"]["stages"]["index"]["status"] == "completed");
         if done {
             break;
         }

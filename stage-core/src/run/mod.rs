@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 pub use events::{CollectingSink, Event, EventKind, EventSink, TracingSink};
 pub use report::{Failure, FailureKind, Results, RunReport, RunStatus, StageReport, StageStatus};
-pub use state::{RunState, StageRecord, StateError};
+pub use state::{RestoredStage, RunState, StageRecord, StateError};
 
 use crate::glue::resource_refs;
 use crate::plan::{Plan, PlannedStage, Provider};
@@ -42,11 +42,20 @@ pub struct Runner {
     checkpoint: Option<Arc<dyn Checkpoint>>,
 }
 
-/// Where a run's state is saved after each stage, so that a process killed mid-run loses no
-/// completed stage: resume from the last checkpoint with [`Runner::run_from`].
+/// Where a run's progress is saved as it goes, so that a process killed mid-run loses no
+/// completed stage: resume from what was saved with [`Runner::run_from`].
+///
+/// A journal appends: told when a run starts and, after each stage, which stage ended, it
+/// writes that stage's record once and never rewrites what it wrote before.
 pub trait Checkpoint: Send + Sync {
-    /// Saves `state`; called after every stage that ended (completed, failed or parked).
-    fn checkpoint(&self, plan: &Plan, state: &RunState);
+    /// A run of `plan` starts from `state` (empty for a new run; the stored records for a
+    /// resumed one), before any stage runs. By default, nothing.
+    fn started(&self, plan: &Plan, state: &RunState) {
+        let _ = (plan, state);
+    }
+    /// Stage `stage` ended (completed, failed or parked): its record, and what it wrote, are
+    /// in `state` ([`RunState::stage`], [`RunState::outputs`]).
+    fn checkpoint(&self, plan: &Plan, state: &RunState, stage: &str);
 }
 
 impl std::fmt::Debug for Runner {
@@ -263,6 +272,9 @@ impl Runner {
                 output_count: 0,
             }),
         };
+        if let Some(cp) = &self.checkpoint {
+            cp.started(plan, &state);
+        }
         let mut book = Book::new(plan, state, self.workers == 1, wants);
         if self.workers == 1 {
             self.drive_sequential(plan, &job, &mut book);
@@ -707,7 +719,7 @@ impl Runner {
         let pos = book.state.record(stage, rec, &mut written, book.slots[f.idx].1.get());
         book.slots[f.idx].1 = Pos::at(pos);
         if let Some(cp) = &self.checkpoint {
-            cp.checkpoint(plan, &book.state);
+            cp.checkpoint(plan, &book.state, &stage.name);
         }
         // `stage.<name>.<field>`, the three keys in one buffer, written in one call.
         let mut keys = String::with_capacity(3 * (stage.name.len() + 7) + 31);

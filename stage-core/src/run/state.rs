@@ -293,6 +293,8 @@ impl RunState {
 
     /// Reads a state stored with [`to_json`](Self::to_json) back, typing each value through the
     /// metadata of the stage that wrote it in `plan`.
+    ///
+    /// A host storing runs in a format of its own restores them with [`RunState::restore`].
     pub fn from_json(value: serde_json::Value, plan: &Plan) -> Result<RunState, StateError> {
         let stored: Stored = serde_json::from_value(value).map_err(|e| StateError(e.to_string()))?;
         let mut state = RunState::new(stored.job);
@@ -336,6 +338,61 @@ impl RunState {
                 report.and_then(|r| r.failure),
                 keys.len(),
             );
+            state.record(stage, record, &mut written, None);
+        }
+        Ok(state)
+    }
+}
+
+/// One stage's stored record, its values read back (with the producing stage's
+/// [`OutputType`](crate::OutputType)): what [`RunState::restore`] takes.
+#[derive(Debug)]
+pub struct RestoredStage {
+    /// The stage's name in the pipeline.
+    pub name: String,
+    /// How it ended.
+    pub status: StageStatus,
+    /// Its report line (attempts, count, duration, message, failure), when stored.
+    pub report: Option<StageReport>,
+    /// The values it wrote, by key.
+    pub written: Vec<(String, SharedValue)>,
+    /// Its raw output, for a stage that writes no key.
+    pub raw: Option<SharedValue>,
+}
+
+impl RunState {
+    /// A stored run's state: the job and, in the order they ended, the records of the
+    /// stages that ended. Fails when a stage is not in `plan` or no longer writes a key.
+    pub fn restore(
+        job: Job,
+        plan: &Plan,
+        stages: impl IntoIterator<Item = RestoredStage>,
+    ) -> Result<RunState, StateError> {
+        let mut state = RunState::new(job);
+        for rec in stages {
+            let name = rec.name;
+            let stage = plan.stages.iter().find(|s| s.name == name).ok_or_else(|| {
+                StateError(format!("stage `{name}` is not in pipeline `{}`", plan.pipeline.name))
+            })?;
+            let keys = stage.keys();
+            if let Some((k, _)) = rec.written.iter().find(|(k, _)| !keys.contains(&k.as_str())) {
+                return Err(StateError(format!(
+                    "stage `{name}` no longer writes `{k}` (it writes {keys:?})"
+                )));
+            }
+            let report = rec.report;
+            let record = StageRecord::new(
+                rec.status,
+                stage.meta,
+                rec.raw.filter(|_| keys.is_empty()),
+                report.as_ref().map_or(0, |r| r.attempts),
+                report.as_ref().map_or(0, |r| r.output_count),
+                report.as_ref().map_or(0, |r| r.duration_ms),
+                report.as_ref().and_then(|r| r.message.clone()),
+                report.and_then(|r| r.failure),
+                keys.len(),
+            );
+            let mut written = rec.written;
             state.record(stage, record, &mut written, None);
         }
         Ok(state)

@@ -41,10 +41,105 @@ pub(crate) fn dispatch(cli: Cli, registry: &StageRegistry) -> Result<ExitCode, C
         Command::Watch { once, until_idle, run } => {
             resume::watch(registry, &run::BatchOptions::from_args(&run, json), once, until_idle, json)
         }
+        Command::Runs { job_id, store } => runs(&store, job_id.as_deref(), json),
         Command::Graph { pipeline, format } => graph::graph(registry, &pipeline, &format, json),
         Command::Query { store, what } => query::query(&store, what, json),
         Command::Ledger { store, what } => ledger::ledger(&store, what, json),
     }
+}
+
+/// `stagectl runs`: every run and its status, or one run's record.
+fn runs(store: &std::path::Path, job_id: Option<&str>, json: bool) -> Result<ExitCode, CliError> {
+    let journal = crate::journal::Journal::open(store, false)?;
+    let Some(job_id) = job_id else {
+        let mut rows = Vec::new();
+        for (job, status) in journal.list()? {
+            // Each record read, so that a broken one is listed as such, with why.
+            let (status, note) = match journal.load(&job) {
+                Ok(Some(r)) => (status, format!("{} stage(s) recorded", r.stages.len())),
+                Ok(None) => (status, String::new()),
+                Err(e) => ("unreadable".to_owned(), e.to_string()),
+            };
+            rows.push(vec![job, status, note]);
+        }
+        if json {
+            let all: Vec<_> = rows
+                .iter()
+                .map(|r| serde_json::json!({"job_id": r[0], "status": r[1], "note": r[2]}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&all)?);
+        } else {
+            println!("{}", table(&["JOB", "STATUS", "NOTE"], &rows));
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let run = journal
+        .load(job_id)?
+        .ok_or_else(|| format!("no stored run for job `{job_id}` in {}", store.display()))?;
+    // The record: the report (lines, and results as contract §4 gives them), and the state
+    // (each stage's record and written values).
+    let mut stages = serde_json::Map::new();
+    let mut results = serde_json::Map::new();
+    for s in &run.stages {
+        let mut written = Vec::new();
+        let mut raw = None;
+        for (key, bytes) in &s.outputs {
+            let value = crate::journal::to_json(bytes)?;
+            if key.is_empty() {
+                raw = Some(value);
+            } else {
+                written.push((key.clone(), value));
+            }
+        }
+        if s.report.status == stage_core::StageStatus::Completed {
+            let output = match (raw.clone(), written.as_slice()) {
+                (Some(raw), _) => raw,
+                (None, [(_, one)]) => one.clone(),
+                (None, many) => many.iter().cloned().collect::<serde_json::Map<_, _>>().into(),
+            };
+            results.insert(
+                s.report.name.clone(),
+                serde_json::json!({"type": s.report.stage_type, "output": output}),
+            );
+        }
+        let mut rec = serde_json::json!({"status": s.report.status, "report": s.report, "written": written});
+        if let Some(raw) = raw {
+            rec["raw"] = raw;
+        }
+        stages.insert(s.report.name.clone(), rec);
+    }
+    let report = run.report.clone().map(|mut r| {
+        r["job_id"] = run.job.job_id.clone().into();
+        r["status"] = run.status.clone().into();
+        r["results"] = results.into();
+        r
+    });
+    let record = serde_json::json!({
+        "job_id": run.job.job_id,
+        "status": run.status,
+        "pipeline_path": run.pipeline_path,
+        "report": report,
+        "state": {"job": run.job, "stages": stages},
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        println!("job {} — {} — {}", run.job.job_id, run.status, run.pipeline_path.display());
+        let rows: Vec<Vec<String>> = run
+            .stages
+            .iter()
+            .map(|s| {
+                vec![
+                    s.report.name.clone(),
+                    format!("{:?}", s.report.status).to_lowercase(),
+                    s.report.output_count.to_string(),
+                    s.report.message.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        println!("{}", table(&["STAGE", "STATUS", "OUTPUTS", "NOTE"], &rows));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list(registry: &StageRegistry, json: bool) -> Result<ExitCode, CliError> {

@@ -11,7 +11,7 @@ use stage_core::{Ledger, Plan, RunState, RunStatus, StageRegistry, StageStatus};
 use stages_builtin::ledger::SqliteLedger;
 
 use super::run::{plan_options, print_outcome, runner, save_run, BatchOptions, BatchOutcome};
-use super::store::{read_record, records, RunRecord};
+use crate::journal::{Journal, StoredRun};
 use crate::CliError;
 
 /// A stored run, planned again and checked against what it was stored with.
@@ -24,23 +24,19 @@ struct Resumable {
 
 fn prepare(
     registry: &StageRegistry,
-    record: RunRecord,
+    record: StoredRun,
     options: &BatchOptions,
 ) -> Result<Resumable, CliError> {
     let plan = Plan::from_file(&record.pipeline_path, registry, &plan_options(options)?)?;
-    let completed: Vec<&str> = record.state["stages"]
-        .as_object()
-        .map(|m| m.iter().filter(|(_, r)| r["status"] == "completed").map(|(n, _)| n.as_str()).collect())
-        .unwrap_or_default();
-    let job = record.state["job"]["job_id"].as_str().unwrap_or("?").to_owned();
+    let job = record.job.job_id.clone();
     let warnings = plan
         .fingerprint()
-        .check_resume(&record.fingerprint, completed)
+        .check_resume(&record.fingerprint, record.completed())
         .map_err(|e| format!("job `{job}`: {e}"))?;
     for w in warnings {
         eprintln!("warning: job `{job}`: {w}");
     }
-    let state = RunState::from_json(record.state, &plan)?;
+    let state: RunState = record.restore(&plan).map_err(|e| format!("job `{job}`: {e}"))?;
     let parked_at = state
         .stages()
         .find(|(_, r)| r.status == StageStatus::Parked)
@@ -74,10 +70,11 @@ fn continue_run(
     r: Resumable,
     options: &BatchOptions,
     ledger: Arc<dyn Ledger>,
+    journal: &Journal,
 ) -> Result<BatchOutcome, CliError> {
-    let runner = runner(options, ledger);
+    let runner = runner(options, ledger)?;
     let out = runner.run_from(&r.plan, r.state);
-    save_run(&options.store, &r.plan, &out)?;
+    save_run(journal, &r.plan, &out)?;
     Ok(BatchOutcome { reports: vec![Ok(out.report)], request_ids: vec![None] })
 }
 
@@ -87,7 +84,10 @@ pub(crate) fn resume(
     options: &BatchOptions,
     json: bool,
 ) -> Result<ExitCode, CliError> {
-    let record = read_record(&options.store, job_id)?;
+    let journal = Journal::open(&options.store, options.sync_every_stage)?;
+    let record = journal.load(job_id)?.ok_or_else(|| {
+        format!("no stored run for job `{job_id}` in {}; `stagectl run` stores one", options.store.display())
+    })?;
     if record.status == "completed" {
         println!("job `{job_id}` completed already: nothing to resume");
         return Ok(ExitCode::SUCCESS);
@@ -103,7 +103,7 @@ pub(crate) fn resume(
         );
         return Ok(ExitCode::from(3));
     }
-    let outcome = continue_run(r, options, ledger)?;
+    let outcome = continue_run(r, options, ledger, &journal)?;
     print_outcome(&outcome, json)?;
     Ok(if outcome.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -117,11 +117,11 @@ pub(crate) fn watch(
 ) -> Result<ExitCode, CliError> {
     std::fs::create_dir_all(&options.store)?;
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
+    let journal = Journal::open(&options.store, options.sync_every_stage)?;
     let mut next_check: BTreeMap<String, Instant> = BTreeMap::new();
     let mut failed = false;
     loop {
-        let parked: Vec<(String, RunRecord)> =
-            records(&options.store)?.into_iter().filter(|(_, r)| r.status == "parked").collect();
+        let parked = journal.with_status("parked")?;
         if parked.is_empty() && (once || until_idle) {
             if !json {
                 println!("no parked runs");
@@ -129,11 +129,14 @@ pub(crate) fn watch(
             break;
         }
         let mut soonest = Duration::from_secs(5);
-        for (job, record) in parked {
+        for job in parked {
             if next_check.get(&job).is_some_and(|t| Instant::now() < *t) {
                 continue;
             }
-            let r = match prepare(registry, record, options) {
+            // A run that cannot be read is that run's problem: named, skipped, the others go on.
+            let r = match journal.load(&job).and_then(|r| {
+                r.ok_or_else(|| "its run record is gone".into()).and_then(|r| prepare(registry, r, options))
+            }) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("job `{job}`: {e}");
@@ -153,7 +156,7 @@ pub(crate) fn watch(
                 continue;
             }
             eprintln!("job `{job}`: gate condition holds; resuming");
-            let outcome = continue_run(r, options, ledger.clone())?;
+            let outcome = continue_run(r, options, ledger.clone(), &journal)?;
             failed |= outcome.reports.iter().any(|r| matches!(r, Ok(r) if r.status == RunStatus::Failed));
             print_outcome(&outcome, json)?;
         }

@@ -12,6 +12,7 @@ use stage_core::run::{Event, EventKind, EventSink, TracingSink};
 use stage_core::{HostSettings, Job, Ledger, Plan, PlanOptions, RunReport, RunStatus, Runner, StageRegistry};
 use stages_builtin::ledger::SqliteLedger;
 
+use crate::journal::Journal;
 use crate::table::table;
 use crate::CliError;
 
@@ -32,7 +33,7 @@ pub struct BatchOptions {
     pub policies: Option<PathBuf>,
     /// Print per-stage progress on stderr.
     pub progress: bool,
-    /// Fsync the run record after every stage, not only when the run ends or parks.
+    /// Flush every stage's journal commit to disk, not only the one that ends or parks a run.
     pub sync_every_stage: bool,
 }
 
@@ -143,8 +144,51 @@ pub fn expand_jobs(plan: &Plan, jobs: Vec<Job>) -> Result<Vec<Job>, CliError> {
     Ok(out)
 }
 
-/// Runs jobs through a planned pipeline, `concurrency` at a time, saving each run in the
-/// store. Jobs whose source the pipeline does not accept are refused.
+/// A job's result: its report, or why it was refused before running.
+pub type JobResult = Result<RunReport, String>;
+
+/// Told each job's result as it ends: its index in the batch, the job, the result.
+pub type JobDone<'a> = dyn Fn(usize, &Job, JobResult) + Sync + 'a;
+
+/// What a batch did, counted: all that [`run_jobs_with`] keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    /// Runs that completed.
+    pub completed: usize,
+    /// Runs parked at a gate.
+    pub parked: usize,
+    /// Runs that failed.
+    pub failed: usize,
+    /// Jobs refused before running.
+    pub refused: usize,
+}
+
+impl BatchCounts {
+    /// Every job counted.
+    pub fn total(&self) -> usize {
+        self.completed + self.parked + self.failed + self.refused
+    }
+
+    /// Whether every job completed or parked.
+    pub fn ok(&self) -> bool {
+        self.failed == 0 && self.refused == 0
+    }
+
+    fn count(&mut self, r: &Result<RunReport, String>) {
+        match r {
+            Err(_) => self.refused += 1,
+            Ok(r) => match r.status {
+                RunStatus::Completed => self.completed += 1,
+                RunStatus::Parked => self.parked += 1,
+                RunStatus::Failed => self.failed += 1,
+            },
+        }
+    }
+}
+
+/// Runs jobs through a planned pipeline, `concurrency` at a time, recording each run in the
+/// store's journal, and keeps every report. Jobs whose source the pipeline does not accept
+/// are refused. For a large batch, [`run_jobs_with`] keeps nothing but counts.
 pub fn run_jobs(
     plan: &Plan,
     jobs: Vec<Job>,
@@ -152,8 +196,41 @@ pub fn run_jobs(
     store: &Path,
     concurrency: usize,
 ) -> BatchOutcome {
+    type Slot = Option<(Option<String>, JobResult)>;
+    let results: Mutex<Vec<Slot>> = Mutex::new(vec![None; jobs.len()]);
+    run_jobs_with(plan, &jobs, runner, store, concurrency, &|i, job, r| {
+        let request = job.metadata.get("request_id").and_then(|v| v.as_str()).map(str::to_owned);
+        results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some((request, r));
+    });
+    let (request_ids, reports) = results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| (None, Err("not run".to_owned()))))
+        .unzip();
+    BatchOutcome { reports, request_ids }
+}
+
+/// Runs jobs like [`run_jobs`], handing each job's result to `done` (with the job's index in
+/// `jobs`) as soon as it ends, in completion order, and keeping only counts: memory stays flat
+/// in the number of jobs.
+pub fn run_jobs_with(
+    plan: &Plan,
+    jobs: &[Job],
+    runner: &Runner,
+    store: &Path,
+    concurrency: usize,
+    done: &JobDone<'_>,
+) -> BatchCounts {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<RunReport, String>>>> = Mutex::new(vec![None; jobs.len()]);
+    let counts = Mutex::new(BatchCounts::default());
+    let journal = match Journal::open(store, false) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            tracing::error!("runs will not be recorded: {e}");
+            None
+        }
+    };
     std::thread::scope(|s| {
         for _ in 0..concurrency.max(1).min(jobs.len().max(1)) {
             s.spawn(|| loop {
@@ -170,55 +247,47 @@ pub fn run_jobs(
                     ))
                 } else {
                     let out = runner.run(plan, job.clone());
-                    if let Err(e) = save_run(store, plan, &out) {
-                        tracing::error!(job = %job.job_id, "could not save the run: {e}");
+                    if let Some(journal) = &journal {
+                        if let Err(e) = save_run(journal, plan, &out) {
+                            tracing::error!(job = %job.job_id, "could not record the run: {e}");
+                        }
                     }
                     Ok(out.report)
                 };
-                results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(result);
+                counts.lock().unwrap_or_else(|p| p.into_inner()).count(&result);
+                done(i, job, result);
             });
         }
     });
-    let reports = results
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err("not run".to_owned())))
-        .collect();
-    let request_ids = jobs
-        .iter()
-        .map(|j| j.metadata.get("request_id").and_then(|v| v.as_str()).map(str::to_owned))
-        .collect();
-    BatchOutcome { reports, request_ids }
+    counts.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
-pub(crate) fn save_run(store: &Path, plan: &Plan, out: &stage_core::RunOutcome) -> Result<(), CliError> {
-    let status = match out.report.status {
-        RunStatus::Completed => "completed",
-        RunStatus::Parked => "parked",
-        RunStatus::Failed => "failed",
-    };
-    super::store::write_record(store, plan, status, Some(&out.report), &out.state, true)
-}
-
-pub(crate) fn runner(options: &BatchOptions, ledger: Arc<dyn Ledger>) -> Runner {
-    let runner = Runner::new()
-        .with_ledger(ledger)
-        .with_workers(options.workers)
-        .with_checkpoint(Arc::new(super::store::FileCheckpoint::new(
-            &options.store,
-            options.sync_every_stage,
-        )))
-        .with_host(HostSettings {
-            run_dir: Some(options.store.clone()),
-            rebase_absolute_paths: options.rebase_paths,
-            max_wait: options.max_gate_wait,
-        });
-    if options.progress {
-        runner.with_events(Arc::new(Progress))
-    } else {
-        runner
+/// Records how a run ended. A run the runner journaled stage by stage only gets its status;
+/// one run without the journal as its checkpoint is recorded whole.
+pub(crate) fn save_run(journal: &Journal, plan: &Plan, out: &stage_core::RunOutcome) -> Result<(), CliError> {
+    let journaled = journal
+        .load_status(&out.report.job_id)?
+        .is_some_and(|(status, stages)| status == "running" && stages == out.state.stages().len());
+    if !journaled {
+        journal.start(plan, &stage_core::RunState::new((*out.state.job).clone()))?;
+        for (name, _) in out.state.stages() {
+            journal.append(&out.state, name)?;
+        }
     }
+    journal.finish(&out.report)
+}
+
+pub(crate) fn runner(options: &BatchOptions, ledger: Arc<dyn Ledger>) -> Result<Runner, CliError> {
+    let journal = Arc::new(Journal::open(&options.store, options.sync_every_stage)?);
+    let runner =
+        Runner::new().with_ledger(ledger).with_workers(options.workers).with_checkpoint(journal).with_host(
+            HostSettings {
+                run_dir: Some(options.store.clone()),
+                rebase_absolute_paths: options.rebase_paths,
+                max_wait: options.max_gate_wait,
+            },
+        );
+    Ok(if options.progress { runner.with_events(Arc::new(Progress)) } else { runner })
 }
 
 pub(crate) fn plan_options(options: &BatchOptions) -> Result<PlanOptions, CliError> {
@@ -243,10 +312,77 @@ pub(crate) fn run_command(
     }
     let jobs = expand_jobs(&plan, read_jobs(jobs)?)?;
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
-    let runner = runner(options, ledger);
-    let outcome = run_jobs(&plan, jobs, &runner, &options.store, options.concurrency);
-    print_outcome(&outcome, json)?;
-    Ok(if outcome.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let runner = runner(options, ledger)?;
+    // Each job's result is printed as it ends (with `--json`, one report object a line, in
+    // completion order); only counts are kept.
+    let out = std::io::stdout();
+    let counts = run_jobs_with(&plan, &jobs, &runner, &options.store, options.concurrency, &|_, job, r| {
+        let request = job.metadata.get("request_id").and_then(|v| v.as_str());
+        let text = if json { json_line(&r, &job.job_id, request) } else { text_block(&r, request) };
+        let mut lock = out.lock();
+        let _ = std::io::Write::write_all(&mut lock, text.as_bytes());
+    });
+    if !json {
+        println!("{}", summary(&counts));
+    }
+    Ok(if counts.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The closing line of a batch.
+fn summary(c: &BatchCounts) -> String {
+    let refused = if c.refused > 0 { format!(", {} refused", c.refused) } else { String::new() };
+    format!(
+        "{} job(s): {} completed, {} parked, {} failed{refused}",
+        c.total(),
+        c.completed,
+        c.parked,
+        c.failed
+    )
+}
+
+/// One job's result as a line of JSON: its report with `request_id` when it was expanded
+/// from a submitted job; a refused job as `{"job_id", "status": "refused", "error"}`.
+fn json_line(r: &Result<RunReport, String>, job_id: &str, request: Option<&str>) -> String {
+    let mut v = match r {
+        Ok(r) => serde_json::to_value(r).unwrap_or_default(),
+        Err(e) => json!({ "job_id": job_id, "status": "refused", "error": e }),
+    };
+    if let (Some(request), Some(o)) = (request, v.as_object_mut()) {
+        o.insert("request_id".into(), request.into());
+    }
+    let mut line = serde_json::to_string(&v).unwrap_or_default();
+    line.push('\n');
+    line
+}
+
+/// One job's result as text: a heading line and its stages' table.
+fn text_block(r: &Result<RunReport, String>, request: Option<&str>) -> String {
+    let report = match r {
+        Err(e) => return format!("{e}\n\n"),
+        Ok(report) => report,
+    };
+    let from = request.map(|r| format!(" (a record of job {r})")).unwrap_or_default();
+    let rows: Vec<Vec<String>> = report
+        .stages
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.stage_type.clone(),
+                format!("{:?}", s.status).to_lowercase(),
+                s.output_count.to_string(),
+                format!("{} ms", s.duration_ms),
+                s.message.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    format!(
+        "job {}{from} — pipeline {} — {:?}\n{}\n\n",
+        report.job_id,
+        report.pipeline,
+        report.status,
+        table(&["STAGE", "TYPE", "STATUS", "OUTPUTS", "DURATION", "NOTE"], &rows)
+    )
 }
 
 /// Each report's request id, `None` where the outcome has none.
@@ -255,58 +391,14 @@ fn request_ids(outcome: &BatchOutcome) -> impl Iterator<Item = Option<&str>> {
 }
 
 pub(crate) fn print_outcome(outcome: &BatchOutcome, json: bool) -> Result<(), CliError> {
-    if json {
-        let all: Vec<_> = outcome
-            .reports
-            .iter()
-            .zip(request_ids(outcome))
-            .map(|(r, request)| {
-                let mut v = match r {
-                    Ok(r) => serde_json::to_value(r).unwrap_or_default(),
-                    Err(e) => json!({ "status": "refused", "error": e }),
-                };
-                if let (Some(request), Some(o)) = (request, v.as_object_mut()) {
-                    o.insert("request_id".into(), request.into());
-                }
-                v
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&all)?);
-        return Ok(());
-    }
-    let (mut completed, mut parked, mut failed) = (0, 0, 0);
+    let mut counts = BatchCounts::default();
     for (r, request) in outcome.reports.iter().zip(request_ids(outcome)) {
-        match r {
-            Err(e) => {
-                failed += 1;
-                println!("{e}\n");
-            }
-            Ok(report) => {
-                match report.status {
-                    RunStatus::Completed => completed += 1,
-                    RunStatus::Parked => parked += 1,
-                    RunStatus::Failed => failed += 1,
-                }
-                let from = request.map(|r| format!(" (a record of job {r})")).unwrap_or_default();
-                println!("job {}{from} — pipeline {} — {:?}", report.job_id, report.pipeline, report.status);
-                let rows: Vec<Vec<String>> = report
-                    .stages
-                    .iter()
-                    .map(|s| {
-                        vec![
-                            s.name.clone(),
-                            s.stage_type.clone(),
-                            format!("{:?}", s.status).to_lowercase(),
-                            s.output_count.to_string(),
-                            format!("{} ms", s.duration_ms),
-                            s.message.clone().unwrap_or_default(),
-                        ]
-                    })
-                    .collect();
-                println!("{}\n", table(&["STAGE", "TYPE", "STATUS", "OUTPUTS", "DURATION", "NOTE"], &rows));
-            }
-        }
+        counts.count(r);
+        let job_id = r.as_ref().map_or("", |r| r.job_id.as_str());
+        print!("{}", if json { json_line(r, job_id, request) } else { text_block(r, request) });
     }
-    println!("{} job(s): {completed} completed, {parked} parked, {failed} failed", outcome.reports.len());
+    if !json {
+        println!("{}", summary(&counts));
+    }
     Ok(())
 }

@@ -1,0 +1,454 @@
+//! The run journal: `<store>/journal.sqlite`, a SQLite file of its own beside the ledger
+//! (`ledger.sqlite`) and apart from the index and graph (`store.sqlite`).
+//!
+//! Each run is a row of `runs` (job, pipeline file, plan fingerprint, status); each stage that
+//! ended appends one row of `stages` (its report line: status, attempts, count, duration,
+//! message, failure) and one row of `outputs` per value it wrote, in one transaction. Nothing
+//! written is written again: a run's state is never rewritten whole, and its results are not
+//! stored a second time (they are the outputs). The fingerprint is computed once per plan.
+//!
+//! Outputs are MessagePack (structs as maps, so that `#[serde(default)]` and skipped fields
+//! read back; `f32`s as 4-byte floats), read back through the producing stage's metadata
+//! ([`stage_core::OutputType::deserialize_from`]). An output larger than
+//! [`LARGE_OUTPUT_BYTES`] is written to `<store>/outputs/<sha256>.msgpack` and the row keeps a
+//! reference to it.
+//!
+//! Durability: WAL mode. A committed stage survives the process being killed (SIGKILL); the
+//! commit that ends or parks a run is also flushed to disk (`synchronous = FULL` for it), and
+//! with `--sync-every-stage` every stage's commit is. Several processes may share a journal.
+//!
+//! | table | columns |
+//! |---|---|
+//! | `runs` | `job_id` (primary key), `pipeline_path`, `fingerprint` (JSON), `status` (`running`, `completed`, `parked`, `failed`), `job` (JSON), `duration_ms`, `report` (the ended run's report lines, JSON, without results), `updated_at` (Unix ms) |
+//! | `stages` | `job_id`, `stage`, `seq` (the order stages ended), `status`, `report` (JSON) |
+//! | `outputs` | `job_id`, `stage`, `key` (`""` for a stage's raw output), `value` (MessagePack) or `file` (a reference) |
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use stage_core::run::{Checkpoint, RestoredStage, StageReport};
+use stage_core::{Fingerprint, Job, Plan, RunReport, RunState, RunStatus, SharedValue, StageStatus};
+
+use crate::CliError;
+
+/// Outputs larger than this (encoded) are stored in a file of their own, by reference.
+pub const LARGE_OUTPUT_BYTES: usize = 1 << 20;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    job_id TEXT PRIMARY KEY NOT NULL,
+    pipeline_path TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL,
+    job TEXT NOT NULL,
+    duration_ms INTEGER,
+    report TEXT,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
+CREATE TABLE IF NOT EXISTS stages (
+    job_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    report TEXT NOT NULL,
+    PRIMARY KEY (job_id, stage)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outputs (
+    job_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB,
+    file TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS outputs_by_stage ON outputs (job_id, stage, key);
+";
+
+/// The run journal of a store (module docs). Shared by the threads of a batch.
+#[derive(Debug)]
+pub struct Journal {
+    conn: Mutex<Connection>,
+    store: PathBuf,
+    sync_every_stage: bool,
+}
+
+/// A run as the journal keeps it.
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    /// The job.
+    pub job: Job,
+    /// The pipeline file, absolute.
+    pub pipeline_path: PathBuf,
+    /// The plan's fingerprint when the run started.
+    pub fingerprint: Fingerprint,
+    /// `running` (started, not ended: its process died, or it runs now), `completed`,
+    /// `parked` or `failed`.
+    pub status: String,
+    /// The ended run's report lines (`pipeline`, `pipeline_version`, `stages`,
+    /// `duration_ms`), once it ended or parked.
+    pub report: Option<serde_json::Value>,
+    /// Each stage that ended, in the order they ended.
+    pub stages: Vec<StoredStage>,
+}
+
+/// A stage's row, its outputs still encoded.
+#[derive(Debug, Clone)]
+pub struct StoredStage {
+    /// Its report line.
+    pub report: StageReport,
+    /// Its outputs: key (`""` for a raw output) and MessagePack bytes.
+    pub outputs: Vec<(String, Vec<u8>)>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn status_name(s: StageStatus) -> &'static str {
+    match s {
+        StageStatus::Completed => "completed",
+        StageStatus::Failed => "failed",
+        StageStatus::Parked => "parked",
+        StageStatus::Skipped => "skipped",
+    }
+}
+
+/// The name a run's status is stored under.
+pub fn run_status_name(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Completed => "completed",
+        RunStatus::Parked => "parked",
+        RunStatus::Failed => "failed",
+    }
+}
+
+/// Encodes a state value as the journal stores it.
+pub fn encode(value: &SharedValue) -> Result<Vec<u8>, CliError> {
+    let mut buf = Vec::new();
+    let mut ser = rmp_serde::Serializer::new(&mut buf).with_struct_map();
+    erased_serde::serialize(value.as_serialize(), &mut ser)
+        .map_err(|e| format!("cannot encode a `{}`: {e}", value.type_name()))?;
+    Ok(buf)
+}
+
+/// Decodes stored bytes as the output type `ty`.
+pub fn decode(ty: &stage_core::OutputType, bytes: &[u8]) -> Result<SharedValue, CliError> {
+    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+    let mut erased = <dyn erased_serde::Deserializer<'_>>::erase(&mut de);
+    ty.deserialize_from(&mut erased)
+        .map_err(|e| format!("stored value is not a `{}`: {e}", ty.ty().name()).into())
+}
+
+/// Stored bytes as JSON, without knowing their type (for `stagectl runs <job>`).
+pub fn to_json(bytes: &[u8]) -> Result<serde_json::Value, CliError> {
+    Ok(rmp_serde::from_slice::<serde_json::Value>(bytes)?)
+}
+
+impl Journal {
+    /// Opens (creating) `<store>/journal.sqlite`.
+    pub fn open(store: &Path, sync_every_stage: bool) -> Result<Journal, CliError> {
+        std::fs::create_dir_all(store)?;
+        let path = store.join("journal.sqlite");
+        let conn = Connection::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", if sync_every_stage { "FULL" } else { "NORMAL" })?;
+        conn.execute_batch(SCHEMA).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Journal { conn: Mutex::new(conn), store: store.to_owned(), sync_every_stage })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A run starts from `state`: its row says `running`, and rows of stages that `state`
+    /// does not hold (a run started again from scratch) are removed.
+    pub fn start(&self, plan: &Plan, state: &RunState) -> Result<(), CliError> {
+        let job = &state.job;
+        let path = plan.pipeline.path.clone().unwrap_or_default();
+        let path = std::fs::canonicalize(&path).unwrap_or_else(|_| PathBuf::from(path));
+        let fingerprint = serde_json::to_string(plan.fingerprint())?;
+        let job_json = serde_json::to_string(&**job)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.prepare_cached(
+            "INSERT INTO runs (job_id, pipeline_path, fingerprint, status, job, duration_ms, updated_at)
+             VALUES (?1, ?2, ?3, 'running', ?4, NULL, ?5)
+             ON CONFLICT (job_id) DO UPDATE SET pipeline_path = ?2, fingerprint = ?3, status = 'running',
+                 job = ?4, duration_ms = NULL, report = NULL, updated_at = ?5",
+        )?
+        .execute(params![job.job_id, path.to_string_lossy(), fingerprint, job_json, now_ms()])?;
+        if state.stages().len() == 0 {
+            tx.prepare_cached("DELETE FROM stages WHERE job_id = ?1")?.execute([&job.job_id])?;
+            tx.prepare_cached("DELETE FROM outputs WHERE job_id = ?1")?.execute([&job.job_id])?;
+        } else {
+            let kept: Vec<&str> = state.stages().map(|(n, _)| n).collect();
+            let stored: Vec<String> = tx
+                .prepare_cached("SELECT stage FROM stages WHERE job_id = ?1")?
+                .query_map([&job.job_id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for s in stored.iter().filter(|s| !kept.contains(&s.as_str())) {
+                tx.prepare_cached("DELETE FROM stages WHERE job_id = ?1 AND stage = ?2")?
+                    .execute(params![job.job_id, s])?;
+                tx.prepare_cached("DELETE FROM outputs WHERE job_id = ?1 AND stage = ?2")?
+                    .execute(params![job.job_id, s])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Appends stage `stage`'s record and outputs, in one transaction.
+    pub fn append(&self, state: &RunState, stage: &str) -> Result<(), CliError> {
+        let job = &state.job.job_id;
+        let Some((seq, (_, record))) = state.stages().enumerate().find(|(_, (n, _))| *n == stage) else {
+            return Err(format!("stage `{stage}` has no record in job `{job}`'s state").into());
+        };
+        let report = serde_json::to_string(&record.report(stage))?;
+        let mut outputs: Vec<(&str, Vec<u8>)> = Vec::new();
+        for (k, v) in state.outputs(stage) {
+            outputs.push((k, encode(v)?));
+        }
+        if let Some(raw) = &record.raw {
+            outputs.push(("", encode(raw)?));
+        }
+        let mut files = Vec::new();
+        for (_, bytes) in &mut outputs {
+            if bytes.len() > LARGE_OUTPUT_BYTES {
+                files.push(self.write_large(bytes)?);
+            }
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO stages (job_id, stage, seq, status, report) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![job, stage, seq as i64, status_name(record.status), report])?;
+        tx.prepare_cached("DELETE FROM outputs WHERE job_id = ?1 AND stage = ?2")?
+            .execute(params![job, stage])?;
+        let mut files = files.into_iter();
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO outputs (job_id, stage, key, value, file) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (key, bytes) in &outputs {
+            if bytes.len() > LARGE_OUTPUT_BYTES {
+                insert.execute(params![job, stage, key, None::<Vec<u8>>, files.next()])?;
+            } else {
+                insert.execute(params![job, stage, key, bytes, None::<String>])?;
+            }
+        }
+        drop(insert);
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes a large output to `<store>/outputs/<sha256>.msgpack` (atomically, once: the
+    /// name is its content's hash) and returns the reference.
+    fn write_large(&self, bytes: &[u8]) -> Result<String, CliError> {
+        use sha2::Digest;
+        let hex: String = sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let name = format!("outputs/{hex}.msgpack");
+        let path = self.store.join(&name);
+        if !path.is_file() {
+            std::fs::create_dir_all(self.store.join("outputs"))?;
+            crate::commands::store::write_atomically(&path, bytes, self.sync_every_stage)?;
+        }
+        Ok(name)
+    }
+
+    /// A run ended (or parked): its status and report lines (not its results: they are the
+    /// outputs), flushed to disk.
+    pub fn finish(&self, report: &RunReport) -> Result<(), CliError> {
+        let lines = serde_json::to_string(&serde_json::json!({
+            "pipeline": report.pipeline,
+            "pipeline_version": report.pipeline_version,
+            "stages": report.stages,
+        }))?;
+        let conn = self.conn();
+        if !self.sync_every_stage {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        let done = conn
+            .prepare_cached(
+                "UPDATE runs SET status = ?2, duration_ms = ?3, report = ?4, updated_at = ?5 WHERE job_id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    report.job_id,
+                    run_status_name(report.status),
+                    report.duration_ms as i64,
+                    lines,
+                    now_ms()
+                ])
+            });
+        if !self.sync_every_stage {
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        done?;
+        Ok(())
+    }
+
+    /// Job `job_id`'s run status and how many stage records it has, when it has a run.
+    pub fn load_status(&self, job_id: &str) -> Result<Option<(String, usize)>, CliError> {
+        let conn = self.conn();
+        let status: Option<String> = conn
+            .prepare_cached("SELECT status FROM runs WHERE job_id = ?1")?
+            .query_row([job_id], |r| r.get(0))
+            .optional()?;
+        let Some(status) = status else { return Ok(None) };
+        let n: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM stages WHERE job_id = ?1")?
+            .query_row([job_id], |r| r.get(0))?;
+        Ok(Some((status, n as usize)))
+    }
+
+    /// Every run: job id and status, sorted by job id.
+    pub fn list(&self) -> Result<Vec<(String, String)>, CliError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT job_id, status FROM runs ORDER BY job_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The ids of the runs with status `status`, sorted.
+    pub fn with_status(&self, status: &str) -> Result<Vec<String>, CliError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT job_id FROM runs WHERE status = ?1 ORDER BY job_id")?;
+        let rows = stmt.query_map([status], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Job `job_id`'s stored run; `Ok(None)` when there is none. A row that cannot be read is
+    /// an error naming the job and the reason.
+    pub fn load(&self, job_id: &str) -> Result<Option<StoredRun>, CliError> {
+        let conn = self.conn();
+        let row = conn
+            .prepare_cached("SELECT job, pipeline_path, fingerprint, status, report, duration_ms FROM runs WHERE job_id = ?1")?
+            .query_row([job_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                ))
+            })
+            .optional()?;
+        let Some((job, pipeline_path, fingerprint, status, report, duration_ms)) = row else {
+            return Ok(None);
+        };
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            format!("job `{job_id}`: its stored {what} is unreadable: {e}")
+        };
+        let job: Job = serde_json::from_str(&job).map_err(|e| bad("job", &e))?;
+        let fingerprint: Fingerprint =
+            serde_json::from_str(&fingerprint).map_err(|e| bad("fingerprint", &e))?;
+        let report: Option<serde_json::Value> = match report {
+            Some(r) => Some(serde_json::from_str(&r).map_err(|e| bad("report", &e))?),
+            None => None,
+        };
+        let report = report.map(|mut r| {
+            r["duration_ms"] = duration_ms.unwrap_or(0).into();
+            r
+        });
+        let mut stages = Vec::new();
+        let mut stmt =
+            conn.prepare_cached("SELECT stage, report FROM stages WHERE job_id = ?1 ORDER BY seq")?;
+        let rows: Vec<(String, String)> =
+            stmt.query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let mut out_stmt = conn.prepare_cached(
+            "SELECT key, value, file FROM outputs WHERE job_id = ?1 AND stage = ?2 ORDER BY key",
+        )?;
+        for (stage, report) in rows {
+            let report: StageReport =
+                serde_json::from_str(&report).map_err(|e| bad(&format!("record of stage `{stage}`"), &e))?;
+            let outs: Vec<(String, Option<Vec<u8>>, Option<String>)> = out_stmt
+                .query_map(params![job_id, stage], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut outputs = Vec::with_capacity(outs.len());
+            for (key, value, file) in outs {
+                let bytes = match (value, file) {
+                    (Some(v), _) => v,
+                    (None, Some(f)) => std::fs::read(self.store.join(&f))
+                        .map_err(|e| bad(&format!("output `{key}` of stage `{stage}` ({f})"), &e))?,
+                    (None, None) => {
+                        return Err(bad(&format!("output `{key}` of stage `{stage}`"), &"empty").into())
+                    }
+                };
+                outputs.push((key, bytes));
+            }
+            stages.push(StoredStage { report, outputs });
+        }
+        Ok(Some(StoredRun {
+            job,
+            pipeline_path: PathBuf::from(pipeline_path),
+            fingerprint,
+            status,
+            report,
+            stages,
+        }))
+    }
+}
+
+impl StoredRun {
+    /// The names of the stages that completed.
+    pub fn completed(&self) -> Vec<&str> {
+        self.stages
+            .iter()
+            .filter(|s| s.report.status == StageStatus::Completed)
+            .map(|s| s.report.name.as_str())
+            .collect()
+    }
+
+    /// The run's state, its outputs decoded through `plan`'s stages' metadata.
+    pub fn restore(&self, plan: &Plan) -> Result<RunState, CliError> {
+        let mut restored = Vec::with_capacity(self.stages.len());
+        for s in &self.stages {
+            let name = &s.report.name;
+            let stage = plan
+                .stage_index(name)
+                .map(|i| &plan.stages[i])
+                .ok_or_else(|| format!("stage `{name}` is not in pipeline `{}`", plan.pipeline.name))?;
+            let keys = stage.keys();
+            let types = stage.meta.outputs();
+            let (mut written, mut raw) = (Vec::new(), None);
+            for (key, bytes) in &s.outputs {
+                let pos = if key.is_empty() { Some(0) } else { keys.iter().position(|k| k == key) };
+                let ty = pos
+                    .and_then(|p| types.get(p))
+                    .ok_or_else(|| format!("stage `{name}` no longer writes `{key}` (it writes {keys:?})"))?;
+                let value = decode(ty, bytes).map_err(|e| format!("stage `{name}`, key `{key}`: {e}"))?;
+                if key.is_empty() {
+                    raw = Some(value);
+                } else {
+                    written.push((key.clone(), value));
+                }
+            }
+            restored.push(RestoredStage {
+                name: name.clone(),
+                status: s.report.status,
+                report: Some(s.report.clone()),
+                written,
+                raw,
+            });
+        }
+        Ok(RunState::restore(self.job.clone(), plan, restored)?)
+    }
+}
+
+impl Checkpoint for Journal {
+    fn started(&self, plan: &Plan, state: &RunState) {
+        if let Err(e) = self.start(plan, state) {
+            tracing::error!(job = %state.job.job_id, "journal: could not record the run's start: {e}");
+        }
+    }
+
+    fn checkpoint(&self, _plan: &Plan, state: &RunState, stage: &str) {
+        if let Err(e) = self.append(state, stage) {
+            tracing::error!(job = %state.job.job_id, stage, "journal: could not record the stage: {e}");
+        }
+    }
+}
