@@ -31,9 +31,10 @@ pub(crate) fn addresses(t: &Text<'_>, out: &mut Vec<Cand>) {
 fn street_word(t: &Text<'_>, k: usize) -> Option<usize> {
     match t.kind(k)? {
         Kind::Word if t.is_capitalised(k) => Some(k + 1),
-        Kind::Num if t.digits(k) <= 3
-            && t.kind(k + 1) == Some(Kind::Word)
-            && matches!(t.tok_str(k + 1), "st" | "nd" | "rd" | "th") =>
+        Kind::Num
+            if t.digits(k) <= 3
+                && t.kind(k + 1) == Some(Kind::Word)
+                && matches!(t.tok_str(k + 1), "st" | "nd" | "rd" | "th") =>
         {
             Some(k + 2)
         }
@@ -76,7 +77,10 @@ fn street(t: &Text<'_>, k: usize) -> Option<usize> {
     // An abbreviation's dot is kept when more address follows.
     let dot = usize::from(t.is_sym(q, '.'));
     // Direction.
-    if t.is_inline_space(q + dot) && t.kind(q + dot + 1) == Some(Kind::Word) && is_direction(t.tok_str(q + dot + 1)) {
+    if t.is_inline_space(q + dot)
+        && t.kind(q + dot + 1) == Some(Kind::Word)
+        && is_direction(t.tok_str(q + dot + 1))
+    {
         q += dot + 2;
         end = t.toks[q - 1].end;
     }
@@ -120,7 +124,10 @@ fn unit(t: &Text<'_>, mut k: usize) -> Option<usize> {
     };
     // The unit id: digits and letters, at most two tokens (`4B`, `12`, `B`).
     let first = p;
-    while p < first + 2 && matches!(t.kind(p), Some(Kind::Num | Kind::Word)) && t.toks[p].end - t.toks[p].start <= 5 {
+    while p < first + 2
+        && matches!(t.kind(p), Some(Kind::Num | Kind::Word))
+        && t.toks[p].end - t.toks[p].start <= 5
+    {
         p += 1;
     }
     (p > first).then_some(p)
@@ -184,7 +191,8 @@ fn po_box(t: &Text<'_>, k: usize) -> Option<usize> {
         "P" if t.is_sym(k + 1, '.') && t.tok_str(k + 2) == "O" && t.is_sym(k + 3, '.') => k + 4,
         _ => return None,
     };
-    if !t.is_inline_space(p) || t.tok_str(p + 1) != "Box" || !t.is_inline_space(p + 2) || t.digits(p + 3) == 0 {
+    if !t.is_inline_space(p) || t.tok_str(p + 1) != "Box" || !t.is_inline_space(p + 2) || t.digits(p + 3) == 0
+    {
         return None;
     }
     p += 4;

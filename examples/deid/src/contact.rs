@@ -31,9 +31,9 @@ pub(crate) fn emails(t: &Text<'_>, out: &mut Vec<Cand>) {
             continue;
         }
         let dom = t.slice(i + 1, e);
-        let tld_ok = dom
-            .rsplit_once('.')
-            .is_some_and(|(head, tld)| !head.is_empty() && tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+        let tld_ok = dom.rsplit_once('.').is_some_and(|(head, tld)| {
+            !head.is_empty() && tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic())
+        });
         if tld_ok && !dom.starts_with(['.', '-']) && !dom.contains("..") {
             out.push(Cand { start: s, end: e, class: Class::Email });
         }
@@ -181,7 +181,12 @@ fn accept(g: &[Group], plus: bool, cue: bool) -> bool {
 fn looks_like_date(g: &[Group]) -> bool {
     let lens: Vec<usize> = g.iter().map(|x| x.len).collect();
     let seps_same = g.len() == 3 && g[1].sep == g[2].sep && matches!(g[1].sep, Some('-' | '.'));
-    seps_same && (lens == [4, 2, 2] || lens == [2, 2, 4] || lens == [1, 2, 4] || lens == [2, 1, 4] || lens == [1, 1, 4])
+    seps_same
+        && (lens == [4, 2, 2]
+            || lens == [2, 2, 4]
+            || lens == [1, 2, 4]
+            || lens == [2, 1, 4]
+            || lens == [1, 1, 4])
 }
 
 /// Whether one of the three words before character `i` is a phone cue.

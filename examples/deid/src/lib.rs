@@ -67,7 +67,14 @@ pub struct DeidConfig {
 
 impl Default for DeidConfig {
     fn default() -> Self {
-        DeidConfig { emails: true, phones: true, dates: true, record_numbers: true, names: true, addresses: true }
+        DeidConfig {
+            emails: true,
+            phones: true,
+            dates: true,
+            record_numbers: true,
+            names: true,
+            addresses: true,
+        }
     }
 }
 
@@ -104,7 +111,8 @@ pub enum Class {
 
 impl Class {
     /// Every class.
-    pub const ALL: [Class; 6] = [Class::Name, Class::Record, Class::Address, Class::Phone, Class::Date, Class::Email];
+    pub const ALL: [Class; 6] =
+        [Class::Name, Class::Record, Class::Address, Class::Phone, Class::Date, Class::Email];
 
     /// The text that replaces an identifier of this class.
     pub fn placeholder(self) -> &'static str {

@@ -222,7 +222,11 @@ fn cued(t: &Text<'_>, k: usize) -> Option<Found> {
         }
     }
     // Credential after: `Jane Doe, MD`.
-    if name_word(t, k) && !t.before(t.toks[k].start).is_some_and(char::is_alphanumeric) {
+    let credential_near = || {
+        (k + 1..(k + 16).min(t.toks.len()))
+            .any(|j| t.kind(j) == Some(Kind::Word) && is_credential(t.tok_str(j)))
+    };
+    if name_word(t, k) && !t.before(t.toks[k].start).is_some_and(char::is_alphanumeric) && credential_near() {
         if let Some(f) = name_run(t, k) {
             if f.words.len() >= 2 && credential_after(t, f.end) {
                 return Some(f);

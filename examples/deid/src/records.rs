@@ -69,10 +69,9 @@ fn cued(t: &Text<'_>, k: usize) -> Option<(usize, usize)> {
                 p += 1;
             }
             Some(Kind::Word)
-                if matches!(
-                    t.tok_str(p).to_lowercase().as_str(),
-                    "no" | "number" | "num" | "nr" | "is" | "of" | "id"
-                ) =>
+                if ["no", "number", "num", "nr", "is", "of", "id"]
+                    .iter()
+                    .any(|w| t.tok_str(p).eq_ignore_ascii_case(w)) =>
             {
                 explicit |= t.tok_str(p) != "is" && t.tok_str(p) != "of";
                 p += 1;
@@ -98,10 +97,7 @@ fn identifier(t: &Text<'_>, s: usize) -> Option<usize> {
         if c.is_ascii_alphanumeric() {
             digits += usize::from(c.is_ascii_digit());
             e += 1;
-        } else if (c == '-' || c == '/')
-            && e > s
-            && t.at(e + 1).is_some_and(|d| d.is_ascii_alphanumeric())
-        {
+        } else if (c == '-' || c == '/') && e > s && t.at(e + 1).is_some_and(|d| d.is_ascii_alphanumeric()) {
             e += 1;
         } else {
             break;
