@@ -13,7 +13,7 @@ pub(crate) fn addresses(t: &Text<'_>, out: &mut Vec<Cand>) {
     while k < t.toks.len() {
         let found = match t.kind(k) {
             Some(Kind::Num) => street(t, k),
-            Some(Kind::Word) => po_box(t, k).or_else(|| bare_locality(t, k)),
+            Some(Kind::Word) => unit_first(t, k).or_else(|| po_box(t, k)).or_else(|| bare_locality(t, k)),
             _ => None,
         };
         match found {
@@ -142,22 +142,41 @@ fn locality_after(t: &Text<'_>, k: usize, need_zip: bool) -> Option<usize> {
     locality(t, k + 2, need_zip)
 }
 
-/// `City[,] ST[ 12345]` at token `k`.
-fn locality(t: &Text<'_>, k: usize, need_zip: bool) -> Option<usize> {
+/// One to three place-name words (capitalised, with a lower-case letter, not common words)
+/// at token `k`: the token after them.
+fn place_words(t: &Text<'_>, k: usize) -> Option<usize> {
+    let word = |p: usize| {
+        let w = t.tok_str(p);
+        t.is_capitalised(p) && w.chars().any(char::is_lowercase) && !is_stopword(w)
+    };
     let mut p = k;
     let mut words = 0;
-    while words < 3 && t.is_capitalised(p) && !is_stopword(t.tok_str(p)) && !is_state_code(t.tok_str(p)) {
+    while words < 3 && word(p) {
         words += 1;
         p += 1;
-        if t.is_inline_space(p) && t.is_capitalised(p + 1) && !is_state_code(t.tok_str(p + 1)) {
-            p += 1;
-        } else {
+        if !(t.is_inline_space(p) && word(p + 1)) {
             break;
         }
+        p += 1;
     }
-    if words == 0 {
-        return None;
+    (words > 0).then_some(p)
+}
+
+/// `City[,] ST[ 12345]`, `City 12345`, `City M20 2RE` (UK postcode), also with a second
+/// place name (`Didsbury, Manchester M20 2RE`), at token `k`: the token after it. With
+/// `need_zip`, only with a ZIP code or postcode.
+fn locality(t: &Text<'_>, k: usize, need_zip: bool) -> Option<usize> {
+    let p = place_words(t, k)?;
+    if t.is_sym(p, ',') && t.is_inline_space(p + 1) {
+        if let Some(end) = place_words(t, p + 2).and_then(|q| locality_tail(t, q, need_zip)) {
+            return Some(end);
+        }
     }
+    locality_tail(t, p, need_zip)
+}
+
+/// The state, ZIP code or postcode after a place name ending before token `p`.
+fn locality_tail(t: &Text<'_>, mut p: usize, need_zip: bool) -> Option<usize> {
     if t.is_sym(p, ',') {
         p += 1;
     }
@@ -165,6 +184,10 @@ fn locality(t: &Text<'_>, k: usize, need_zip: bool) -> Option<usize> {
         return None;
     }
     p += 1;
+    let ends_here = |p: usize| !t.toks.get(p).is_some_and(|x| t.at(x.start).is_some_and(char::is_alphanumeric));
+    if let Some(e) = uk_postcode(t, p) {
+        return ends_here(e).then_some(e);
+    }
     let state = t.kind(p) == Some(Kind::Word) && is_state_code(t.tok_str(p));
     if state {
         p += 1;
@@ -177,11 +200,50 @@ fn locality(t: &Text<'_>, k: usize, need_zip: bool) -> Option<usize> {
             p += 2;
         }
     }
-    let after = t.toks.get(p).map(|x| x.start);
-    if after.is_some_and(|a| t.at(a).is_some_and(char::is_alphanumeric)) {
+    if !ends_here(p) {
         return None;
     }
     (has_zip || (state && !need_zip)).then_some(p)
+}
+
+/// A UK postcode at token `k` (`M20 2RE`, `LS6 2AB`, `EC1A 1BB`): the token after it.
+fn uk_postcode(t: &Text<'_>, k: usize) -> Option<usize> {
+    let upper = |p: usize, n: std::ops::RangeInclusive<usize>| {
+        t.kind(p) == Some(Kind::Word)
+            && n.contains(&t.tok_str(p).len())
+            && t.tok_str(p).chars().all(|c| c.is_ascii_uppercase())
+    };
+    if !upper(k, 1..=2) || !(1..=2).contains(&t.digits(k + 1)) {
+        return None;
+    }
+    let mut p = k + 2;
+    if upper(p, 1..=1) {
+        p += 1;
+    }
+    (t.is_inline_space(p) && t.digits(p + 1) == 1 && upper(p + 2, 2..=2)).then_some(p + 3)
+}
+
+/// `Flat 3, 27 Elm Grove, ...`: a unit before the street address.
+fn unit_first(t: &Text<'_>, k: usize) -> Option<usize> {
+    if !is_unit_word(t.tok_str(k)) || t.before(t.toks[k].start).is_some_and(char::is_alphanumeric) {
+        return None;
+    }
+    let mut p = k + 1;
+    if t.is_sym(p, '.') {
+        p += 1;
+    }
+    if !t.is_inline_space(p) {
+        return None;
+    }
+    p += 1;
+    let first = p;
+    while p < first + 2 && matches!(t.kind(p), Some(Kind::Num | Kind::Word)) && t.toks[p].end - t.toks[p].start <= 5 {
+        p += 1;
+    }
+    if p == first || !t.is_sym(p, ',') || !t.is_inline_space(p + 1) || t.kind(p + 2) != Some(Kind::Num) {
+        return None;
+    }
+    street(t, p + 2)
 }
 
 /// `PO Box 1234`, `P.O. Box 1234`, with an optional locality.

@@ -9,7 +9,8 @@
 //! - a relative (`wife Maria Lopez`, `son, Michael`);
 //! - a credential after it (`Jane Doe, MD`, `John Smith RN`): at least two name words;
 //! - a common given name first (`Mary Johnson`): at least two name words;
-//! - and, once a name is found, its words elsewhere in the same text (`Alvarez`).
+//! - and, once a name is found, its words elsewhere in the same text (`Alvarez`), with the
+//!   capitalised word before a known surname (`Naomi Kaye` once `Deborah Kaye` is known).
 //!
 //! A word followed by a word such as `disease`, `lymphoma`, `syndrome`, `sign`, `test` is an
 //! eponym, not a person (`Parkinson disease`, `Hodgkin lymphoma`), and ends or rejects the
@@ -20,7 +21,7 @@ use std::collections::HashSet;
 
 use crate::lexicon::{
     is_by_verb, is_credential, is_eponym_follower, is_given_name, is_name_label, is_particle, is_relation,
-    is_stopword, is_title,
+    is_state_code, is_stopword, is_title,
 };
 use crate::text::{Kind, Text};
 use crate::{Cand, Class};
@@ -136,6 +137,9 @@ pub(crate) fn names(t: &Text<'_>, out: &mut Vec<Cand>) {
         .flat_map(|f| f.words.iter().map(|&w| t.tok_str(w)))
         .filter(|w| w.chars().count() >= 2)
         .collect();
+    // Surnames: the last words of names of two or more words.
+    let surnames: HashSet<&str> =
+        found.iter().filter(|f| f.words.len() >= 2).filter_map(|f| f.words.last().map(|&w| t.tok_str(w))).collect();
     let taken: Vec<(usize, usize)> = found.iter().map(|f| (f.start, f.end)).collect();
     for f in &found {
         out.push(Cand { start: f.start, end: f.end, class: Class::Name });
@@ -157,7 +161,18 @@ pub(crate) fn names(t: &Text<'_>, out: &mut Vec<Cand>) {
                     // Only the known word.
                     t.toks[joined_word(t, k).unwrap_or(k + 1) - 1].end
                 };
-                out.push(Cand { start: f.start, end, class: Class::Name });
+                // A name word right before a known surname is its given name: `Naomi Kaye`.
+                let start = if surnames.contains(t.tok_str(k))
+                    && k >= 2
+                    && t.is_inline_space(k - 1)
+                    && name_word(t, k - 2)
+                    && !inside(t.toks[k - 2].start)
+                {
+                    t.toks[k - 2].start
+                } else {
+                    f.start
+                };
+                out.push(Cand { start, end, class: Class::Name });
                 k = t.tok_at(end).unwrap_or(n);
                 continue;
             }
@@ -185,6 +200,22 @@ fn cued(t: &Text<'_>, k: usize) -> Option<Found> {
         if t.kind(p) == Some(Kind::Word) && is_title(t.tok_str(p)) {
             return None; // The title rule takes it from there.
         }
+        // `DOE, Jane`: a surname in capitals before a comma.
+        let caps = |p: usize| {
+            let w = t.tok_str(p);
+            t.kind(p) == Some(Kind::Word)
+                && w.chars().count() >= 2
+                && w.chars().all(char::is_uppercase)
+                && !is_stopword(w)
+                && !is_state_code(w)
+        };
+        if caps(p) && t.is_sym(p + 1, ',') && t.is_inline_space(p + 2) {
+            if let Some(g) = name_run(t, p + 3) {
+                let mut words = vec![p];
+                words.extend(g.words);
+                return Some(Found { start: t.toks[p].start, end: g.end, words });
+            }
+        }
         let f = name_run(t, p)?;
         // `Doe, Jane`.
         let after = t.tok_at(f.end).unwrap_or(t.toks.len());
@@ -205,10 +236,12 @@ fn cued(t: &Text<'_>, k: usize) -> Option<Found> {
         return name_run(t, k + 2);
     }
     // Relative: `wife Maria Lopez`, `son, Michael`.
-    if is_relation(w) {
+    if is_relation(w) || w.chars().next().is_some_and(char::is_uppercase) && is_relation(&w.to_lowercase()) {
         let p = if t.is_sym(k + 1, ',') { k + 2 } else { k + 1 };
         if t.is_inline_space(p) {
-            if let Some(f) = name_run(t, p + 1) {
+            // `wife (Lucia)`.
+            let q = if t.is_sym(p + 1, '(') { p + 2 } else { p + 1 };
+            if let Some(f) = name_run(t, q) {
                 return Some(f);
             }
         }

@@ -88,7 +88,7 @@ fn cued(t: &Text<'_>, k: usize) -> Option<(usize, usize)> {
 }
 
 /// A record identifier starting at character `s`: ASCII letters, digits and inner dashes or
-/// slashes, at least 4 digits; `123 45 6789` too. Returns its end.
+/// slashes, at least 4 digits; `123 45 6789` and `943 476 5919` (NHS) too. Returns its end.
 fn identifier(t: &Text<'_>, s: usize) -> Option<usize> {
     let mut e = s;
     let mut digits = 0;
@@ -109,11 +109,11 @@ fn identifier(t: &Text<'_>, s: usize) -> Option<usize> {
     if t.slice(s, (s + 3).min(e)).eq_ignore_ascii_case("NCT") {
         return None;
     }
-    // `123 45 6789`.
+    // `123 45 6789`, `943 476 5919`.
     if e - s == 3 && digits == 3 {
         if let Some(k) = t.tok_at(s) {
             if t.is_inline_space(k + 1)
-                && t.digits(k + 2) == 2
+                && matches!(t.digits(k + 2), 2 | 3)
                 && t.is_inline_space(k + 3)
                 && t.digits(k + 4) == 4
             {

@@ -173,5 +173,19 @@ const HELD_OUT: &str = include_str!("data/heldout_notes.txt");
 fn held_out_notes_do_not_get_worse() {
     let (_, e, o, table) = measure("tests/data/heldout_notes.txt", HELD_OUT);
     assert_eq!(e.tp + e.fn_, 27, "identifiers annotated");
-    assert!(e.precision() >= 0.0 && e.recall() >= 0.0 && o.recall() >= 0.0, "{table}");
+    // Measured: exact P 0.870 R 0.741 at first; 1.000 / 0.889 after the rules were revised.
+    assert!(e.precision() >= 0.95 && e.recall() >= 0.85 && o.recall() >= 0.85, "{table}");
+}
+
+/// A second set of notes in other styles (an operative note, a psychiatry progress note, a
+/// pathology report), written after the rules had been revised on the first held-out set and
+/// measured once without tuning.
+const HELD_OUT_B: &str = include_str!("data/heldout2_notes.txt");
+
+#[test]
+fn second_held_out_notes_do_not_get_worse() {
+    let (_, e, o, table) = measure("tests/data/heldout2_notes.txt", HELD_OUT_B);
+    assert_eq!(e.tp + e.fn_, 27, "identifiers annotated");
+    // Measured: exact P 0.963 R 0.963 at first.
+    assert!(e.precision() >= 0.95 && e.recall() >= 0.95 && o.recall() >= 0.95, "{table}");
 }
