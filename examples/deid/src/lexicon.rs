@@ -31,8 +31,6 @@ pub(crate) fn is_title(w: &str) -> bool {
             | "Patient"
             | "patient"
             | "Nurse"
-            | "Sr"
-            | "Rev"
     )
 }
 
@@ -553,6 +551,9 @@ const STOPWORDS: &[&str] = &[
     "European",
     "British",
     "Saint",
+    "First",
+    "Last",
+    "Arbor",
 ];
 
 /// Capitalised words that are not names even where a name could stand (after a title, in
@@ -1084,3 +1085,22 @@ pub(crate) const RECORD_CUES: &[(&[&str], bool)] = &[
     (&["accession", "no"], false),
     (&["accession"], true),
 ];
+
+/// Words before a given name that make it part of a place (`San Luis Obispo`, `St. Louis
+/// Park`).
+pub(crate) fn is_place_prefix(w: &str) -> bool {
+    matches!(w, "San" | "Santa" | "Santo" | "São" | "St" | "Saint" | "Ste" | "Fort" | "Mount" | "Mt" | "Port" | "Lake")
+}
+
+/// Words after a name that make it an institution's (`Henry Ford Hospital`, `John Muir
+/// Medical Center`).
+pub(crate) fn is_institution_word(w: &str) -> bool {
+    matches!(
+        w,
+        "Hospital" | "Hospitals" | "Medical" | "Center" | "Centre" | "Health" | "Institute" | "Cancer"
+            | "University" | "Clinic" | "Foundation" | "Memorial" | "College" | "School" | "Regional"
+            | "Community" | "Healthcare" | "Research" | "Laboratory" | "Library" | "Hall" | "Building"
+            | "Children" | "Pavilion" | "Consultants" | "Sons" | "Oncology" | "Hematology" | "Associates"
+            | "Group" | "Partners" | "Network" | "System" | "Systems" | "Services" | "Campus"
+    )
+}

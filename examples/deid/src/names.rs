@@ -9,6 +9,7 @@
 //! - a relative (`wife Maria Lopez`, `son, Michael`);
 //! - a credential after it (`Jane Doe, MD`, `John Smith RN`): at least two name words;
 //! - a common given name first (`Mary Johnson`): at least two name words;
+//! - a name of two or more words joined to a found one by `and`, `or`, `&` or `,`;
 //! - and, once a name is found, its words elsewhere in the same text (`Alvarez`), with the
 //!   capitalised word before a known surname (`Naomi Kaye` once `Deborah Kaye` is known).
 //!
@@ -20,8 +21,8 @@
 use std::collections::HashSet;
 
 use crate::lexicon::{
-    is_by_verb, is_credential, is_eponym_follower, is_given_name, is_name_label, is_particle, is_relation,
-    is_state_code, is_stopword, is_title,
+    is_by_verb, is_credential, is_eponym_follower, is_given_name, is_institution_word, is_name_label, is_particle,
+    is_place_prefix, is_relation, is_state_code, is_stopword, is_title,
 };
 use crate::text::{Kind, Text};
 use crate::{Cand, Class};
@@ -34,13 +35,14 @@ struct Found {
     words: Vec<usize>,
 }
 
-/// Whether token `k` is a name word: capitalised, with a lower-case letter, not a stopword.
+/// Whether token `k` is a name word: capitalised, with a lower-case letter, not a stopword nor
+/// an institution word (`Hospital`, `Cancer`, `Children`).
 fn name_word(t: &Text<'_>, k: usize) -> bool {
     if !t.is_capitalised(k) {
         return false;
     }
     let w = t.tok_str(k);
-    w.chars().count() >= 2 && w.chars().skip(1).any(char::is_lowercase) && !is_stopword(w)
+    w.chars().count() >= 2 && w.chars().skip(1).any(char::is_lowercase) && !is_stopword(w) && !is_institution_word(w)
 }
 
 /// Whether token `k` is an initial (`Q`).
@@ -78,7 +80,7 @@ fn name_run(t: &Text<'_>, k: usize) -> Option<Found> {
             }
             p = n + 1;
         } else if initial(t, p) && name_follows(t, p) {
-            let after = if t.is_sym(p + 1, '.') { p + 2 } else { p + 1 };
+            let after = initials_end(t, p);
             end = Some(t.toks[after - 1].end);
             p = after + 1;
         } else if !words.is_empty() && t.kind(p) == Some(Kind::Word) && is_particle(t.tok_str(p)) {
@@ -107,9 +109,18 @@ fn name_run(t: &Text<'_>, k: usize) -> Option<Found> {
     Some(Found { start: t.toks[k].start, end, words })
 }
 
-/// Whether a name word (after an optional dot and a space) follows the initial at `k`.
+/// The token after the initials starting at `k` (`Q`, `Q.`, `J.N.`).
+fn initials_end(t: &Text<'_>, k: usize) -> usize {
+    let mut q = if t.is_sym(k + 1, '.') { k + 2 } else { k + 1 };
+    while q > k + 1 && initial(t, q) && t.is_sym(q + 1, '.') {
+        q += 2;
+    }
+    q
+}
+
+/// Whether a name word (after the initials' dots and a space) follows the initials at `k`.
 fn name_follows(t: &Text<'_>, k: usize) -> bool {
-    let after = if t.is_sym(k + 1, '.') { k + 2 } else { k + 1 };
+    let after = initials_end(t, k);
     t.is_inline_space(after) && (joined_word(t, after + 1).is_some() || initial(t, after + 1))
 }
 
@@ -124,9 +135,17 @@ pub(crate) fn names(t: &Text<'_>, out: &mut Vec<Cand>) {
             _ => None,
         };
         match hit {
-            Some(f) => {
-                k = t.tok_at(f.end).unwrap_or(n);
-                found.push(f);
+            Some(mut f) => {
+                // Names joined to a found one: `J.N. Mark Glover or Alvaro N.A. Monteiro`.
+                loop {
+                    k = t.tok_at(f.end).unwrap_or(n);
+                    let next = coordinated(t, k);
+                    found.push(f);
+                    match next {
+                        Some(g) => f = g,
+                        None => break,
+                    }
+                }
             }
             None => k += 1,
         }
@@ -179,6 +198,22 @@ pub(crate) fn names(t: &Text<'_>, out: &mut Vec<Cand>) {
         }
         k += 1;
     }
+}
+
+/// A name of at least two name words after `and`, `or`, `&` or `,` at token `k` (right
+/// after a name).
+fn coordinated(t: &Text<'_>, k: usize) -> Option<Found> {
+    let p = if t.is_sym(k, ',') && t.is_inline_space(k + 1) {
+        k + 2
+    } else if t.is_inline_space(k)
+        && (matches!(t.tok_str(k + 1), "and" | "or") || t.is_sym(k + 1, '&'))
+        && t.is_inline_space(k + 2)
+    {
+        k + 3
+    } else {
+        return None;
+    };
+    name_run(t, p).filter(|f| f.words.len() >= 2)
 }
 
 /// A name cued at token `k` (a title, label, `… by`, `Dear`, relative, given name or
@@ -236,9 +271,11 @@ fn cued(t: &Text<'_>, k: usize) -> Option<Found> {
         return name_run(t, k + 2);
     }
     // Relative: `wife Maria Lopez`, `son, Michael`.
-    if is_relation(w) || w.chars().next().is_some_and(char::is_uppercase) && is_relation(&w.to_lowercase()) {
+    // Capitalised (`Wife (Lucia)`) only before a parenthesis.
+    let capitalised_relation = w.chars().next().is_some_and(char::is_uppercase) && is_relation(&w.to_lowercase());
+    if is_relation(w) || capitalised_relation {
         let p = if t.is_sym(k + 1, ',') { k + 2 } else { k + 1 };
-        if t.is_inline_space(p) {
+        if t.is_inline_space(p) && (!capitalised_relation || t.is_sym(p + 1, '(')) {
             // `wife (Lucia)`.
             let q = if t.is_sym(p + 1, '(') { p + 2 } else { p + 1 };
             if let Some(f) = name_run(t, q) {
@@ -246,10 +283,10 @@ fn cued(t: &Text<'_>, k: usize) -> Option<Found> {
             }
         }
     }
-    // Given name: `Mary Johnson`.
+    // Given name: `Mary Johnson`, not `San Luis Obispo` nor `Henry Ford Hospital`.
     if is_given_name(w) && !t.before(t.toks[k].start).is_some_and(char::is_alphanumeric) {
         if let Some(f) = name_run(t, k) {
-            if f.words.len() >= 2 {
+            if f.words.len() >= 2 && !place_or_institution(t, k, &f) {
                 return Some(f);
             }
         }
@@ -261,12 +298,37 @@ fn cued(t: &Text<'_>, k: usize) -> Option<Found> {
     };
     if name_word(t, k) && !t.before(t.toks[k].start).is_some_and(char::is_alphanumeric) && credential_near() {
         if let Some(f) = name_run(t, k) {
-            if f.words.len() >= 2 && credential_after(t, f.end) {
+            if f.words.len() >= 2 && credential_after(t, f.end) && !place_or_institution(t, k, &f) {
                 return Some(f);
             }
         }
     }
     None
+}
+
+/// Whether the name `f` starting at token `k` is part of a place (`San Luis Obispo`, `St.
+/// Louis Park`) or an institution (`Henry Ford Hospital`, `Henry Ford Saint John Hospital`).
+fn place_or_institution(t: &Text<'_>, k: usize, f: &Found) -> bool {
+    let mut before = k.saturating_sub(2);
+    if k >= 3 && t.is_sym(k - 2, '.') {
+        before = k - 3;
+    }
+    let place = k >= 2 && t.is_inline_space(k - 1) && is_place_prefix(t.tok_str(before));
+    // An institution word within the next four capitalised words: `Henry Ford Saint John
+    // Hospital`.
+    let mut p = t.tok_at(f.end).unwrap_or(t.toks.len());
+    let mut institution = false;
+    for _ in 0..4 {
+        if !(t.is_inline_space(p) && t.is_capitalised(p + 1)) {
+            break;
+        }
+        if is_institution_word(t.tok_str(p + 1)) {
+            institution = true;
+            break;
+        }
+        p += 2;
+    }
+    place || institution
 }
 
 /// Whether a credential (`, MD`, ` RN`) follows character `end`, and not a ZIP code after it
