@@ -60,13 +60,11 @@ fn street(t: &Text<'_>, k: usize) -> Option<usize> {
     p += 1;
     // Street-name words, then the last suffix seen after at least one of them.
     let mut suffix_end: Option<usize> = None;
-    let mut words = 0;
-    for _ in 0..5 {
+    for words in 0..5 {
         let Some(next) = street_word(t, p) else { break };
         if words >= 1 && is_street_suffix(t.tok_str(p)) {
             suffix_end = Some(next);
         }
-        words += 1;
         if !t.is_inline_space(next) {
             break;
         }
@@ -184,7 +182,8 @@ fn locality_tail(t: &Text<'_>, mut p: usize, need_zip: bool) -> Option<usize> {
         return None;
     }
     p += 1;
-    let ends_here = |p: usize| !t.toks.get(p).is_some_and(|x| t.at(x.start).is_some_and(char::is_alphanumeric));
+    let ends_here =
+        |p: usize| !t.toks.get(p).is_some_and(|x| t.at(x.start).is_some_and(char::is_alphanumeric));
     if let Some(e) = uk_postcode(t, p) {
         return ends_here(e).then_some(e);
     }
@@ -237,7 +236,10 @@ fn unit_first(t: &Text<'_>, k: usize) -> Option<usize> {
     }
     p += 1;
     let first = p;
-    while p < first + 2 && matches!(t.kind(p), Some(Kind::Num | Kind::Word)) && t.toks[p].end - t.toks[p].start <= 5 {
+    while p < first + 2
+        && matches!(t.kind(p), Some(Kind::Num | Kind::Word))
+        && t.toks[p].end - t.toks[p].start <= 5
+    {
         p += 1;
     }
     if p == first || !t.is_sym(p, ',') || !t.is_inline_space(p + 1) || t.kind(p + 2) != Some(Kind::Num) {

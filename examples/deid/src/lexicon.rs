@@ -258,585 +258,69 @@ pub(crate) fn is_eponym_follower(w: &str) -> bool {
     )
 }
 
-/// The words [`is_stopword`] looks up.
-const STOPWORDS: &[&str] = &[
-    "The",
-    "A",
-    "An",
-    "And",
-    "Or",
-    "Of",
-    "In",
-    "On",
-    "At",
-    "To",
-    "For",
-    "With",
-    "By",
-    "From",
-    "Is",
-    "Was",
-    "Has",
-    "Had",
-    "Will",
-    "Denies",
-    "Reports",
-    "States",
-    "Presents",
-    "Presented",
-    "Education",
-    "History",
-    "Information",
-    "Name",
-    "Care",
-    "Instructions",
-    "Consent",
-    "ID",
-    "Number",
-    "Record",
-    "Records",
-    "Summary",
-    "Notes",
-    "Note",
-    "Plan",
-    "Assessment",
-    "Discharge",
-    "Admission",
-    "Date",
-    "Signed",
-    "Dear",
-    "Sincerely",
-    "Regards",
-    "Thanks",
-    "Thank",
-    "Hospital",
-    "Clinic",
-    "Center",
-    "Centre",
-    "Medical",
-    "University",
-    "Department",
-    "Unit",
-    "Ward",
-    "Seen",
-    "Follow",
-    "Return",
-    "Call",
-    "Contact",
-    "Phone",
-    "Tel",
-    "Fax",
-    "Email",
-    "Address",
-    "MRN",
-    "DOB",
-    "Age",
-    "Sex",
-    "Male",
-    "Female",
-    "He",
-    "She",
-    "They",
-    "His",
-    "Her",
-    "Their",
-    "This",
-    "That",
-    "These",
-    "It",
-    "We",
-    "I",
-    "No",
-    "Yes",
-    "Not",
-    "None",
-    "Cardiology",
-    "Oncology",
-    "Neurology",
-    "Surgery",
-    "Medicine",
-    "Internal",
-    "General",
-    "Emergency",
-    "Department.",
-    "Reason",
-    "Referral",
-    "Diagnosis",
-    "Diagnoses",
-    "Medications",
-    "Allergies",
-    "Exam",
-    "Examination",
-    "Impression",
-    "Results",
-    "Labs",
-    "Vitals",
-    "Course",
-    "Hospital.",
-    "Team",
-    "Service",
-    "Office",
-    "Pharmacy",
-    "Laboratory",
-    "Lab",
-    "Room",
-    "Bed",
-    "Street",
-    "Avenue",
-    "Road",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-    "Patient",
-    "Patients",
-    "Doctor",
-    "Nurse",
-    "Mr",
-    "Mrs",
-    "Ms",
-    "Dr",
-    "Prof",
-    "Hi",
-    "Hello",
-    "Re",
-    "Cc",
-    "CC",
-    "Best",
-    "Kind",
-    "Yours",
-    "Attending",
-    "Physician",
-    "Resident",
-    "Signature",
-    "Electronically",
-    "Dictated",
-    "Referred",
-    "Reviewed",
-    "Primary",
-    "Secondary",
-    "Clinical",
-    "Trial",
-    "Study",
-    "Type",
-    "Stage",
-    "Grade",
-    "Class",
-    "Group",
-    "Arm",
-    "Visit",
-    "Day",
-    "Week",
-    "Month",
-    "Year",
-    "Today",
-    "Tomorrow",
-    "Yesterday",
-    "Please",
-    "Also",
-    "Then",
-    "If",
-    "When",
-    "After",
-    "Before",
-    "During",
-    "Per",
-    "Via",
-    "Upon",
-    "Given",
-    "Started",
-    "Continue",
-    "Stop",
-    "Start",
-    "Take",
-    "Admitted",
-    "Discharged",
-    "Transferred",
-    "Mother",
-    "Father",
-    "Wife",
-    "Husband",
-    "Son",
-    "Daughter",
-    "Social",
-    "Family",
-    "Past",
-    "Present",
-    "Chief",
-    "Complaint",
-    "Physical",
-    "Review",
-    "Systems",
-    "Pending",
-    "Normal",
-    "Abnormal",
-    "Positive",
-    "Negative",
-    "Left",
-    "Right",
-    "Bilateral",
-    "Acute",
-    "Chronic",
-    "Severe",
-    "Mild",
-    "Moderate",
-    "New",
-    "Old",
-    "Phase",
-    "Cohort",
-    "Baseline",
-    "Total",
-    "Mean",
-    "Median",
-    "Table",
-    "Figure",
-    "Fig",
-    "Ref",
-    "Vol",
-    "Suite",
-    "Apt",
-    "Ste",
-    "Box",
-    "St",
-    "Mt",
-    "USA",
-    "UK",
-    "Canada",
-    "Ward.",
-    "Inc",
-    "Ltd",
-    "LLC",
-    "Health",
-    "Healthcare",
-    "Services",
-    "Foundation",
-    "Institute",
-    "School",
-    "College",
-    "Association",
-    "Society",
-    "Journal",
-    "Board",
-    "Committee",
-    "Insurance",
-    "Blue",
-    "Cross",
-    "Shield",
-    "Medicare",
-    "Medicaid",
-    "NHS",
-    "Trust",
-    "Memorial",
-    "Regional",
-    "County",
-    "City",
-    "State",
-    "National",
-    "American",
-    "European",
-    "British",
-    "Saint",
-    "First",
-    "Last",
-    "Arbor",
-];
+/// The words [`is_stopword`] looks up, separated by whitespace.
+const STOPWORDS: &str = "\
+    The A An And Or Of In On At To For With By From Is Was Has Had Will Denies Reports \
+    States Presents Presented Education History Information Name Care Instructions Consent \
+    ID Number Record Records Summary Notes Note Plan Assessment Discharge Admission Date \
+    Signed Dear Sincerely Regards Thanks Thank Hospital Clinic Center Centre Medical \
+    University Department Unit Ward Seen Follow Return Call Contact Phone Tel Fax Email \
+    Address MRN DOB Age Sex Male Female He She They His Her Their This That These It We I No \
+    Yes Not None Cardiology Oncology Neurology Surgery Medicine Internal General Emergency \
+    Department. Reason Referral Diagnosis Diagnoses Medications Allergies Exam Examination \
+    Impression Results Labs Vitals Course Hospital. Team Service Office Pharmacy Laboratory \
+    Lab Room Bed Street Avenue Road Monday Tuesday Wednesday Thursday Friday Saturday Sunday \
+    January February March April May June July August September October November December \
+    Patient Patients Doctor Nurse Mr Mrs Ms Dr Prof Hi Hello Re Cc CC Best Kind Yours \
+    Attending Physician Resident Signature Electronically Dictated Referred Reviewed Primary \
+    Secondary Clinical Trial Study Type Stage Grade Class Group Arm Visit Day Week Month \
+    Year Today Tomorrow Yesterday Please Also Then If When After Before During Per Via Upon \
+    Given Started Continue Stop Start Take Admitted Discharged Transferred Mother Father \
+    Wife Husband Son Daughter Social Family Past Present Chief Complaint Physical Review \
+    Systems Pending Normal Abnormal Positive Negative Left Right Bilateral Acute Chronic \
+    Severe Mild Moderate New Old Phase Cohort Baseline Total Mean Median Table Figure Fig \
+    Ref Vol Suite Apt Ste Box St Mt USA UK Canada Ward. Inc Ltd LLC Health Healthcare \
+    Services Foundation Institute School College Association Society Journal Board Committee \
+    Insurance Blue Cross Shield Medicare Medicaid NHS Trust Memorial Regional County City \
+    State National American European British Saint First Last Arbor";
 
 /// Capitalised words that are not names even where a name could stand (after a title, in
 /// a run of capitalised words, after a label).
 pub(crate) fn is_stopword(w: &str) -> bool {
     static SET: OnceLock<HashSet<&str>> = OnceLock::new();
-    SET.get_or_init(|| STOPWORDS.iter().copied().collect()).contains(w) || is_credential(w)
+    SET.get_or_init(|| STOPWORDS.split_whitespace().collect()).contains(w) || is_credential(w)
 }
 
-/// The words [`is_given_name`] looks up.
-const GIVEN_NAMES: &[&str] = &[
-    "James",
-    "John",
-    "Robert",
-    "Michael",
-    "William",
-    "David",
-    "Richard",
-    "Joseph",
-    "Thomas",
-    "Charles",
-    "Christopher",
-    "Daniel",
-    "Matthew",
-    "Anthony",
-    "Donald",
-    "Steven",
-    "Paul",
-    "Andrew",
-    "Joshua",
-    "Kenneth",
-    "Kevin",
-    "Brian",
-    "George",
-    "Edward",
-    "Ronald",
-    "Timothy",
-    "Jason",
-    "Jeffrey",
-    "Ryan",
-    "Jacob",
-    "Gary",
-    "Nicholas",
-    "Eric",
-    "Jonathan",
-    "Stephen",
-    "Larry",
-    "Justin",
-    "Scott",
-    "Brandon",
-    "Benjamin",
-    "Samuel",
-    "Gregory",
-    "Alexander",
-    "Raymond",
-    "Patrick",
-    "Jack",
-    "Dennis",
-    "Jerry",
-    "Tyler",
-    "Aaron",
-    "Jose",
-    "José",
-    "Henry",
-    "Adam",
-    "Douglas",
-    "Nathan",
-    "Peter",
-    "Zachary",
-    "Kyle",
-    "Walter",
-    "Harold",
-    "Jeremy",
-    "Ethan",
-    "Carl",
-    "Keith",
-    "Roger",
-    "Gerald",
-    "Terry",
-    "Sean",
-    "Arthur",
-    "Noah",
-    "Lawrence",
-    "Jesse",
-    "Joe",
-    "Bryan",
-    "Albert",
-    "Dylan",
-    "Bruce",
-    "Gabriel",
-    "Alan",
-    "Juan",
-    "Logan",
-    "Wayne",
-    "Ralph",
-    "Roy",
-    "Eugene",
-    "Randy",
-    "Vincent",
-    "Russell",
-    "Louis",
-    "Philip",
-    "Bobby",
-    "Johnny",
-    "Bradley",
-    "Mary",
-    "Patricia",
-    "Jennifer",
-    "Linda",
-    "Elizabeth",
-    "Barbara",
-    "Susan",
-    "Jessica",
-    "Sarah",
-    "Karen",
-    "Nancy",
-    "Lisa",
-    "Betty",
-    "Margaret",
-    "Sandra",
-    "Ashley",
-    "Kimberly",
-    "Emily",
-    "Donna",
-    "Michelle",
-    "Dorothy",
-    "Carol",
-    "Amanda",
-    "Melissa",
-    "Deborah",
-    "Stephanie",
-    "Rebecca",
-    "Sharon",
-    "Laura",
-    "Cynthia",
-    "Kathleen",
-    "Amy",
-    "Shirley",
-    "Angela",
-    "Helen",
-    "Anna",
-    "Brenda",
-    "Pamela",
-    "Nicole",
-    "Emma",
-    "Samantha",
-    "Katherine",
-    "Christine",
-    "Debra",
-    "Rachel",
-    "Catherine",
-    "Carolyn",
-    "Janet",
-    "Ruth",
-    "Maria",
-    "Heather",
-    "Diane",
-    "Julie",
-    "Joyce",
-    "Victoria",
-    "Olivia",
-    "Kelly",
-    "Christina",
-    "Lauren",
-    "Joan",
-    "Evelyn",
-    "Judith",
-    "Megan",
-    "Cheryl",
-    "Andrea",
-    "Hannah",
-    "Martha",
-    "Jacqueline",
-    "Frances",
-    "Gloria",
-    "Ann",
-    "Teresa",
-    "Kathryn",
-    "Sara",
-    "Janice",
-    "Jean",
-    "Alice",
-    "Doris",
-    "Abigail",
-    "Julia",
-    "Judy",
-    "Denise",
-    "Danielle",
-    "Theresa",
-    "Sophia",
-    "Marie",
-    "Diana",
-    "Brittany",
-    "Natalie",
-    "Isabella",
-    "Charlotte",
-    "Alexis",
-    "Kayla",
-    "Jane",
-    "Ahmed",
-    "Mohammed",
-    "Muhammad",
-    "Fatima",
-    "Aisha",
-    "Priya",
-    "Carlos",
-    "Luis",
-    "Miguel",
-    "Ana",
-    "Sofia",
-    "Lucia",
-    "Pedro",
-    "Javier",
-    "Elena",
-    "Ivan",
-    "Olga",
-    "Yuki",
-    "Hiroshi",
-    "Kenji",
-    "Giulia",
-    "Marco",
-    "Luca",
-    "Francesco",
-    "Hans",
-    "Klaus",
-    "Pierre",
-    "François",
-    "Amélie",
-    "Chloé",
-    "Zoë",
-    "Omar",
-    "Hassan",
-    "Leila",
-    "Nadia",
-    "Sergei",
-    "Dmitri",
-    "Wei",
-    "Mei",
-    "Ravi",
-    "Anil",
-    "Sunita",
-    "Siobhan",
-    "Niamh",
-    "Eilidh",
-    "Aoife",
-    "Rhys",
-    "Dafydd",
-    "Ingrid",
-    "Lars",
-    "Sven",
-    "Astrid",
-    "Kwame",
-    "Amara",
-    "Chidi",
-    "Ngozi",
-    "Tomás",
-    "Agnieszka",
-    "Piotr",
-    "Katarzyna",
-    "Eleanor",
-    "Harriet",
-    "Oliver",
-    "Harry",
-    "Jamie",
-    "Alistair",
-    "Fiona",
-    "Gemma",
-    "Karim",
-    "Yusuf",
-    "Layla",
-    "Ines",
-    "Inês",
-    "João",
-    "Thiago",
-    "Camila",
-];
+/// The words [`is_given_name`] looks up, separated by whitespace.
+const GIVEN_NAMES: &str = "\
+    James John Robert Michael William David Richard Joseph Thomas Charles Christopher Daniel \
+    Matthew Anthony Donald Steven Paul Andrew Joshua Kenneth Kevin Brian George Edward \
+    Ronald Timothy Jason Jeffrey Ryan Jacob Gary Nicholas Eric Jonathan Stephen Larry Justin \
+    Scott Brandon Benjamin Samuel Gregory Alexander Raymond Patrick Jack Dennis Jerry Tyler \
+    Aaron Jose José Henry Adam Douglas Nathan Peter Zachary Kyle Walter Harold Jeremy Ethan \
+    Carl Keith Roger Gerald Terry Sean Arthur Noah Lawrence Jesse Joe Bryan Albert Dylan \
+    Bruce Gabriel Alan Juan Logan Wayne Ralph Roy Eugene Randy Vincent Russell Louis Philip \
+    Bobby Johnny Bradley Mary Patricia Jennifer Linda Elizabeth Barbara Susan Jessica Sarah \
+    Karen Nancy Lisa Betty Margaret Sandra Ashley Kimberly Emily Donna Michelle Dorothy \
+    Carol Amanda Melissa Deborah Stephanie Rebecca Sharon Laura Cynthia Kathleen Amy Shirley \
+    Angela Helen Anna Brenda Pamela Nicole Emma Samantha Katherine Christine Debra Rachel \
+    Catherine Carolyn Janet Ruth Maria Heather Diane Julie Joyce Victoria Olivia Kelly \
+    Christina Lauren Joan Evelyn Judith Megan Cheryl Andrea Hannah Martha Jacqueline Frances \
+    Gloria Ann Teresa Kathryn Sara Janice Jean Alice Doris Abigail Julia Judy Denise \
+    Danielle Theresa Sophia Marie Diana Brittany Natalie Isabella Charlotte Alexis Kayla \
+    Jane Ahmed Mohammed Muhammad Fatima Aisha Priya Carlos Luis Miguel Ana Sofia Lucia Pedro \
+    Javier Elena Ivan Olga Yuki Hiroshi Kenji Giulia Marco Luca Francesco Hans Klaus Pierre \
+    François Amélie Chloé Zoë Omar Hassan Leila Nadia Sergei Dmitri Wei Mei Ravi Anil Sunita \
+    Siobhan Niamh Eilidh Aoife Rhys Dafydd Ingrid Lars Sven Astrid Kwame Amara Chidi Ngozi \
+    Tomás Agnieszka Piotr Katarzyna Eleanor Harriet Oliver Harry Jamie Alistair Fiona Gemma \
+    Karim Yusuf Layla Ines Inês João Thiago Camila";
 
 /// Common given names that mark `First Last` as a name without any other cue. Words that
 /// are also ordinary words (`May`, `Will`, `Grace`, `Frank`, `Amber`, places like `Jordan`)
 /// are left out on purpose.
 pub(crate) fn is_given_name(w: &str) -> bool {
     static SET: OnceLock<HashSet<&str>> = OnceLock::new();
-    SET.get_or_init(|| GIVEN_NAMES.iter().copied().collect()).contains(w)
+    SET.get_or_init(|| GIVEN_NAMES.split_whitespace().collect()).contains(w)
 }
 
 /// Month names and their abbreviations, as written in dates; `None` if `w` is not one.
@@ -1089,7 +573,21 @@ pub(crate) const RECORD_CUES: &[(&[&str], bool)] = &[
 /// Words before a given name that make it part of a place (`San Luis Obispo`, `St. Louis
 /// Park`).
 pub(crate) fn is_place_prefix(w: &str) -> bool {
-    matches!(w, "San" | "Santa" | "Santo" | "São" | "St" | "Saint" | "Ste" | "Fort" | "Mount" | "Mt" | "Port" | "Lake")
+    matches!(
+        w,
+        "San"
+            | "Santa"
+            | "Santo"
+            | "São"
+            | "St"
+            | "Saint"
+            | "Ste"
+            | "Fort"
+            | "Mount"
+            | "Mt"
+            | "Port"
+            | "Lake"
+    )
 }
 
 /// Words after a name that make it an institution's (`Henry Ford Hospital`, `John Muir
@@ -1097,10 +595,41 @@ pub(crate) fn is_place_prefix(w: &str) -> bool {
 pub(crate) fn is_institution_word(w: &str) -> bool {
     matches!(
         w,
-        "Hospital" | "Hospitals" | "Medical" | "Center" | "Centre" | "Health" | "Institute" | "Cancer"
-            | "University" | "Clinic" | "Foundation" | "Memorial" | "College" | "School" | "Regional"
-            | "Community" | "Healthcare" | "Research" | "Laboratory" | "Library" | "Hall" | "Building"
-            | "Children" | "Pavilion" | "Consultants" | "Sons" | "Oncology" | "Hematology" | "Associates"
-            | "Group" | "Partners" | "Network" | "System" | "Systems" | "Services" | "Campus"
+        "Hospital"
+            | "Hospitals"
+            | "Medical"
+            | "Center"
+            | "Centre"
+            | "Health"
+            | "Institute"
+            | "Cancer"
+            | "University"
+            | "Clinic"
+            | "Foundation"
+            | "Memorial"
+            | "College"
+            | "School"
+            | "Regional"
+            | "Community"
+            | "Healthcare"
+            | "Research"
+            | "Laboratory"
+            | "Library"
+            | "Hall"
+            | "Building"
+            | "Children"
+            | "Pavilion"
+            | "Consultants"
+            | "Sons"
+            | "Oncology"
+            | "Hematology"
+            | "Associates"
+            | "Group"
+            | "Partners"
+            | "Network"
+            | "System"
+            | "Systems"
+            | "Services"
+            | "Campus"
     )
 }

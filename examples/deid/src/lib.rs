@@ -9,7 +9,7 @@
 //!
 //! | class | placeholder | what (details in the modules' docs and `README.md`) |
 //! |---|---|---|
-//! | [`Class::Name`] | `[NAME]` | names after a title (kept: `Dr. [NAME]`), a label, `signed by`, a relative, before a credential (`[NAME], MD`), starting with a common given name; then their words elsewhere in the text |
+//! | [`Class::Name`] | `[NAME]` | names after a title (kept: `Dr. [NAME]`), a label, `signed by`, a relative, before a credential (`[NAME], MD`), starting with a common given name, joined to a found name by `and`/`or`; then their words elsewhere in the text |
 //! | [`Class::Record`] | `[MRN]` | medical record, account, SSN, NHS, member, ... numbers after their cue (cue included), and `123-45-6789` |
 //! | [`Class::Address`] | `[ADDRESS]` | house number + street name + suffix, with direction, unit and `City, ST 12345`; `PO Box`; `City, ST 12345` |
 //! | [`Class::Phone`] | `[PHONE]` | `+` international, North American, `0…` national numbers, any 7–15 digits after `phone`/`tel`/`call`/`fax`...; extensions |
@@ -21,7 +21,8 @@
 //! and lab values, trial ids (`NCT01234567`), DOIs, eponyms (`Parkinson disease`).
 //!
 //! The masking works on characters, never splits one, cannot panic on any `&str`, and takes
-//! time linear in the text (each detector looks a bounded number of tokens ahead).
+//! time linear in the text (each detector looks a bounded number of tokens ahead). The
+//! crate's `README.md` has the full rules, their limits and the measured precision and recall.
 //!
 //! ```
 //! use deid_plugin::{mask, DeidConfig};

@@ -21,8 +21,8 @@
 use std::collections::HashSet;
 
 use crate::lexicon::{
-    is_by_verb, is_credential, is_eponym_follower, is_given_name, is_institution_word, is_name_label, is_particle,
-    is_place_prefix, is_relation, is_state_code, is_stopword, is_title,
+    is_by_verb, is_credential, is_eponym_follower, is_given_name, is_institution_word, is_name_label,
+    is_particle, is_place_prefix, is_relation, is_state_code, is_stopword, is_title,
 };
 use crate::text::{Kind, Text};
 use crate::{Cand, Class};
@@ -42,7 +42,10 @@ fn name_word(t: &Text<'_>, k: usize) -> bool {
         return false;
     }
     let w = t.tok_str(k);
-    w.chars().count() >= 2 && w.chars().skip(1).any(char::is_lowercase) && !is_stopword(w) && !is_institution_word(w)
+    w.chars().count() >= 2
+        && w.chars().skip(1).any(char::is_lowercase)
+        && !is_stopword(w)
+        && !is_institution_word(w)
 }
 
 /// Whether token `k` is an initial (`Q`).
@@ -157,8 +160,11 @@ pub(crate) fn names(t: &Text<'_>, out: &mut Vec<Cand>) {
         .filter(|w| w.chars().count() >= 2)
         .collect();
     // Surnames: the last words of names of two or more words.
-    let surnames: HashSet<&str> =
-        found.iter().filter(|f| f.words.len() >= 2).filter_map(|f| f.words.last().map(|&w| t.tok_str(w))).collect();
+    let surnames: HashSet<&str> = found
+        .iter()
+        .filter(|f| f.words.len() >= 2)
+        .filter_map(|f| f.words.last().map(|&w| t.tok_str(w)))
+        .collect();
     let taken: Vec<(usize, usize)> = found.iter().map(|f| (f.start, f.end)).collect();
     for f in &found {
         out.push(Cand { start: f.start, end: f.end, class: Class::Name });
@@ -272,7 +278,8 @@ fn cued(t: &Text<'_>, k: usize) -> Option<Found> {
     }
     // Relative: `wife Maria Lopez`, `son, Michael`.
     // Capitalised (`Wife (Lucia)`) only before a parenthesis.
-    let capitalised_relation = w.chars().next().is_some_and(char::is_uppercase) && is_relation(&w.to_lowercase());
+    let capitalised_relation =
+        w.chars().next().is_some_and(char::is_uppercase) && is_relation(&w.to_lowercase());
     if is_relation(w) || capitalised_relation {
         let p = if t.is_sym(k + 1, ',') { k + 2 } else { k + 1 };
         if t.is_inline_space(p) && (!capitalised_relation || t.is_sym(p + 1, '(')) {

@@ -165,3 +165,41 @@ fn non_ascii_text_never_panics_and_is_kept() {
     }
     assert_eq!(m("Dr. José Müller-Lüdenscheidt, 37°C"), "Dr. [NAME], 37°C");
 }
+
+#[test]
+fn initials_coordinated_names_and_surnames_seen_before() {
+    assert_eq!(
+        m("Corresponding Author: J.N. Mark Glover or Alvaro N.A. Monteiro, Department of Biochemistry"),
+        "Corresponding Author: [NAME] or [NAME], Department of Biochemistry"
+    );
+    assert_eq!(
+        m("Seen with her mother, Deborah Kaye. Naomi Kaye reports"),
+        "Seen with her mother, [NAME]. [NAME] reports"
+    );
+    assert_eq!(m("Pt: DOE, Jane; Wife (Lucia) visiting"), "Pt: DOE, Jane; Wife ([NAME]) visiting");
+    assert_eq!(m("Patient: DOE, Jane"), "Patient: [NAME]");
+}
+
+#[test]
+fn places_and_institutions_named_after_people_are_not_names() {
+    for s in [
+        "San Luis Obispo, St. Louis Park",
+        "Henry Ford Saint John Hospital - Academic",
+        "Nancy Ortenzio Cancer Pavilion",
+        "Medical Oncology Hematology Consultants PA",
+        "First Patient First Visit until Last Patient Last Visit",
+        "Crit. Rev. Anal. Chem. and Nat Rev Cancer",
+        "Stochastic Neighbour Embedding",
+    ] {
+        assert_eq!(m(s), s);
+    }
+}
+
+#[test]
+fn uk_and_unit_first_addresses_and_nhs_numbers() {
+    assert_eq!(m("Practice, 14 Station Road, Didsbury, Manchester M20 2RE"), "Practice, [ADDRESS]");
+    assert_eq!(m("lives at Flat 3, 27 Elm Grove, Leeds LS6 2AB."), "lives at [ADDRESS].");
+    assert_eq!(m("Falmer, Brighton BN1 9QG, UK"), "[ADDRESS], UK");
+    assert_eq!(m("NHS number 943 476 5919"), "[MRN]");
+    assert_eq!(m("Tel: 0161 496 0732"), "Tel: [PHONE]");
+}

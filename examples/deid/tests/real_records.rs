@@ -18,9 +18,8 @@ use std::path::{Path, PathBuf};
 use deid_plugin::{find, mask, Class, DeidConfig};
 
 /// Strings that must never be inside a mask: measurements, ranges, ordinals, trial ids.
-const NEVER_MASKED: &[&str] = &[
-    "30–40%", "37°C", "≥4-Fold", "19ème", "%", "°", "≥", "≤", "±", "µ", "NCT0", "doi:", "mg/", "p <", "p<",
-];
+const NEVER_MASKED: &[&str] =
+    &["30–40%", "37°C", "≥4-Fold", "19ème", "%", "°", "≥", "≤", "±", "µ", "NCT0", "doi:", "mg/", "p <", "p<"];
 
 /// The text pieces of a record: JSON string values, or the text between XML tags.
 fn texts(path: &Path, bytes: &str) -> Vec<String> {
@@ -80,7 +79,8 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 #[ignore = "needs DEID_REAL_RECORDS=<dir of real records>"]
 fn every_real_record_masks_without_panicking() {
-    let dir = std::env::var("DEID_REAL_RECORDS").expect("set DEID_REAL_RECORDS to the real-records directory");
+    let dir =
+        std::env::var("DEID_REAL_RECORDS").expect("set DEID_REAL_RECORDS to the real-records directory");
     let mut paths = Vec::new();
     files(Path::new(&dir), &mut paths);
     assert!(!paths.is_empty(), "{dir}: no .json/.xml/.nxml files");
@@ -102,7 +102,12 @@ fn every_real_record_masks_without_panicking() {
                 per_class.entry(s.class.label()).or_default().push(format!("{}: {piece:?}", path.display()));
             }
             for never in NEVER_MASKED {
-                assert_eq!(text.matches(never).count(), out.matches(never).count(), "{}: {never:?}", path.display());
+                assert_eq!(
+                    text.matches(never).count(),
+                    out.matches(never).count(),
+                    "{}: {never:?}",
+                    path.display()
+                );
             }
         }
     }
@@ -130,8 +135,10 @@ fn blocks(file: &str) -> Vec<Block> {
         if let Some(src) = line.strip_prefix("## ") {
             cur = Some((src.to_owned(), Vec::new()));
         } else if let Some(exp) = line.strip_prefix("=> ") {
-            let (source, lines) = cur.take().unwrap_or_else(|| panic!("real_paragraphs.txt: `=> {exp}` outside a block"));
-            let expected = if exp == "none" { Vec::new() } else { exp.split(" | ").map(str::to_owned).collect() };
+            let (source, lines) =
+                cur.take().unwrap_or_else(|| panic!("real_paragraphs.txt: `=> {exp}` outside a block"));
+            let expected =
+                if exp == "none" { Vec::new() } else { exp.split(" | ").map(str::to_owned).collect() };
             out.push(Block { source, text: lines.join("\n"), expected });
         } else if let Some((_, lines)) = cur.as_mut() {
             lines.push(line);
@@ -150,14 +157,24 @@ fn real_paragraphs_keep_their_non_identifiers() {
     for b in &blocks {
         let out = mask(&b.text, &cfg);
         for never in NEVER_MASKED {
-            assert_eq!(b.text.matches(never).count(), out.matches(never).count(), "{}: {never:?} masked", b.source);
+            assert_eq!(
+                b.text.matches(never).count(),
+                out.matches(never).count(),
+                "{}: {never:?} masked",
+                b.source
+            );
         }
         let found: Vec<String> = find(&b.text, &cfg)
             .iter()
             .map(|s| format!("{} {:?}", s.class.label(), &b.text[s.start..s.end]))
             .collect();
         if found != b.expected {
-            problems.push(format!("{}\n  expected {:?}\n  found    {}", b.source, b.expected, found.join(" | ")));
+            problems.push(format!(
+                "{}\n  expected {:?}\n  found    {}",
+                b.source,
+                b.expected,
+                found.join(" | ")
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
