@@ -219,7 +219,7 @@ fn coordinated(t: &Text<'_>, k: usize) -> Option<Found> {
     } else {
         return None;
     };
-    name_run(t, p).filter(|f| f.words.len() >= 2)
+    name_run(t, p).filter(|f| f.words.len() >= 2 && !place_or_institution(t, p, f))
 }
 
 /// A name cued at token `k` (a title, label, `… by`, `Dear`, relative, given name or

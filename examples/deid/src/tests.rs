@@ -193,6 +193,7 @@ fn places_and_institutions_named_after_people_are_not_names() {
     ] {
         assert_eq!(m(s), s);
     }
+    assert_eq!(m("Dr. Ann Lee, Henry Ford Hospital"), "Dr. [NAME], Henry Ford Hospital");
 }
 
 #[test]
