@@ -4,17 +4,49 @@
 //! It depends on `stage-core` (and on `stages-builtin` for the `Chunk` type it reads). Linking
 //! it is all it takes to add the stage to a host: `use deid_plugin as _;`.
 //!
-//! What is masked, by pattern (documented, deliberately conservative):
-//! - e-mail addresses → `[EMAIL]`;
-//! - phone numbers (7 or more digits, with spaces, dots, dashes or parentheses; a leading `+`)
-//!   → `[PHONE]`;
-//! - dates written `YYYY-MM-DD`, `DD/MM/YYYY` or `MM/DD/YYYY` → `[DATE]`;
-//! - medical record numbers: `MRN` followed by digits → `[MRN]`;
-//! - a capitalised name after a title (`Dr.`, `Mr.`, `Mrs.`, `Ms.`, `Patient`) → `[NAME]`.
+//! Each identifier found is replaced by the placeholder of its class; everything else is
+//! kept byte for byte:
+//!
+//! | class | placeholder | what (details in the modules' docs and `README.md`) |
+//! |---|---|---|
+//! | [`Class::Name`] | `[NAME]` | names after a title (kept: `Dr. [NAME]`), a label, `signed by`, a relative, before a credential (`[NAME], MD`), starting with a common given name, joined to a found name by `and`/`or`; then their words elsewhere in the text |
+//! | [`Class::Record`] | `[MRN]` | medical record, account, SSN, NHS, member, ... numbers after their cue (cue included), and `123-45-6789` |
+//! | [`Class::Address`] | `[ADDRESS]` | house number + street name + suffix, with direction, unit and `City, ST 12345`; `PO Box`; `City, ST 12345` |
+//! | [`Class::Phone`] | `[PHONE]` | `+` international, North American, `0…` national numbers, any 7–15 digits after `phone`/`tel`/`call`/`fax`...; extensions |
+//! | [`Class::Date`] | `[DATE]` | `2024-03-15`, `15/03/2024`, `3/15/24`, `03/2024`, `15 March 2024`, `March 15, 2024`, `Mar 15`, `March 2024` |
+//! | [`Class::Email`] | `[EMAIL]` | `local@domain.tld` |
+//!
+//! Not masked, on purpose: years on their own (citations, study years), a citation's
+//! `2020 Mar 4;`, percentages and ranges (`30–40%`), temperatures (`37°C`), p-values, doses
+//! and lab values, trial ids (`NCT01234567`), DOIs, eponyms (`Parkinson disease`).
+//!
+//! The masking works on characters, never splits one, cannot panic on any `&str`, and takes
+//! time linear in the text (each detector looks a bounded number of tokens ahead). The
+//! crate's `README.md` has the full rules, their limits and the measured precision and recall.
+//!
+//! ```
+//! use deid_plugin::{mask, DeidConfig};
+//!
+//! let cfg = DeidConfig::default();
+//! assert_eq!(
+//!     mask("Dr. Jane Q. Doe saw Mr. John Smith (MRN 4471234) on 15 March 2024 at 37°C.", &cfg),
+//!     "Dr. [NAME] saw Mr. [NAME] ([MRN]) on [DATE] at 37°C."
+//! );
+//! ```
+
+mod address;
+mod contact;
+mod dates;
+mod lexicon;
+mod names;
+mod records;
+mod text;
 
 use serde::{Deserialize, Serialize};
 use stage_core::stage;
 use stages_builtin::Chunk;
+
+use crate::text::Text;
 
 /// Which identifiers to mask.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,150 +58,209 @@ pub struct DeidConfig {
     pub phones: bool,
     /// Mask dates.
     pub dates: bool,
-    /// Mask medical record numbers.
+    /// Mask medical record and other record numbers.
     pub record_numbers: bool,
-    /// Mask names after titles.
+    /// Mask person names.
     pub names: bool,
+    /// Mask street addresses.
+    pub addresses: bool,
 }
 
 impl Default for DeidConfig {
     fn default() -> Self {
-        DeidConfig { emails: true, phones: true, dates: true, record_numbers: true, names: true }
+        DeidConfig {
+            emails: true,
+            phones: true,
+            dates: true,
+            record_numbers: true,
+            names: true,
+            addresses: true,
+        }
     }
 }
 
-/// Masks personal identifiers (e-mails, phones, dates, record numbers, titled names) in chunks.
+impl DeidConfig {
+    /// Whether `class` is masked.
+    pub fn masks(&self, class: Class) -> bool {
+        match class {
+            Class::Name => self.names,
+            Class::Record => self.record_numbers,
+            Class::Address => self.addresses,
+            Class::Phone => self.phones,
+            Class::Date => self.dates,
+            Class::Email => self.emails,
+        }
+    }
+}
+
+/// A class of identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    /// A person's name.
+    Name,
+    /// A medical record, account, social security or other record number.
+    Record,
+    /// A street address.
+    Address,
+    /// A phone or fax number.
+    Phone,
+    /// A date.
+    Date,
+    /// An e-mail address.
+    Email,
+}
+
+impl Class {
+    /// Every class.
+    pub const ALL: [Class; 6] =
+        [Class::Name, Class::Record, Class::Address, Class::Phone, Class::Date, Class::Email];
+
+    /// The text that replaces an identifier of this class.
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            Class::Name => "[NAME]",
+            Class::Record => "[MRN]",
+            Class::Address => "[ADDRESS]",
+            Class::Phone => "[PHONE]",
+            Class::Date => "[DATE]",
+            Class::Email => "[EMAIL]",
+        }
+    }
+
+    /// The class's label, as in a placeholder without brackets (`NAME`, `MRN`, ...).
+    pub fn label(self) -> &'static str {
+        let p = self.placeholder();
+        &p[1..p.len() - 1]
+    }
+
+    /// The class with label `label`, if any.
+    pub fn from_label(label: &str) -> Option<Class> {
+        Class::ALL.into_iter().find(|c| c.label() == label)
+    }
+}
+
+/// An identifier found in a text: bytes `start..end` (both on char boundaries) of class `class`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+    /// What it is.
+    pub class: Class,
+}
+
+/// A detector's candidate: characters `start..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cand {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) class: Class,
+}
+
+/// Masks personal identifiers (names, record numbers, addresses, phones, dates, e-mails) in
+/// chunks.
 #[stage(type = "deidentify", state_key = "chunks", dependencies = ["chunk"])]
 pub fn deidentify(chunks: &Vec<Chunk>, #[config] cfg: &DeidConfig) -> Vec<Chunk> {
-    chunks.iter().map(|c| Chunk { text: mask(&c.text, cfg), ..c.clone() }).collect()
+    let mut masked = 0usize;
+    let out: Vec<Chunk> = chunks
+        .iter()
+        .map(|c| {
+            let spans = find(&c.text, cfg);
+            masked += spans.len();
+            Chunk { text: apply(&c.text, &spans), ..c.clone() }
+        })
+        .collect();
+    tracing::debug!(chunks = out.len(), masked, "deidentify: identifiers masked");
+    out
+}
+
+/// The identifiers `cfg` selects in `text`: sorted, non-overlapping, non-empty, on char
+/// boundaries.
+///
+/// ```
+/// use deid_plugin::{find, Class, DeidConfig};
+///
+/// let spans = find("Call 555-123-4567.", &DeidConfig::default());
+/// assert_eq!((spans[0].start, spans[0].end, spans[0].class), (5, 17, Class::Phone));
+/// ```
+pub fn find(text: &str, cfg: &DeidConfig) -> Vec<Span> {
+    if !Class::ALL.iter().any(|&c| cfg.masks(c)) || text.is_empty() {
+        return Vec::new();
+    }
+    let t = Text::new(text);
+    let mut cands = Vec::new();
+    if cfg.emails {
+        contact::emails(&t, &mut cands);
+    }
+    if cfg.record_numbers {
+        records::records(&t, &mut cands);
+    }
+    if cfg.dates {
+        dates::dates(&t, &mut cands);
+    }
+    if cfg.phones {
+        contact::phones(&t, &mut cands);
+    }
+    if cfg.addresses {
+        address::addresses(&t, &mut cands);
+    }
+    if cfg.names {
+        names::names(&t, &mut cands);
+    }
+    resolve(&t, cands)
+}
+
+/// Keeps the earliest-starting, then longest, then highest-priority (lowest [`Class`])
+/// candidate among overlapping ones, and turns character positions into byte offsets.
+fn resolve(t: &Text<'_>, mut cands: Vec<Cand>) -> Vec<Span> {
+    cands.retain(|c| c.start < c.end && c.end <= t.len());
+    cands.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)).then(a.class.cmp(&b.class)));
+    let mut out: Vec<Span> = Vec::with_capacity(cands.len());
+    let mut last_end = 0;
+    for c in cands {
+        if c.start < last_end {
+            continue;
+        }
+        last_end = c.end;
+        out.push(Span { start: t.byte(c.start), end: t.byte(c.end), class: c.class });
+    }
+    out
+}
+
+/// `text` with each of `spans` (sorted, non-overlapping, on char boundaries, as [`find`]
+/// returns them) replaced by its placeholder. A span that is out of order or not on char
+/// boundaries is skipped, not a panic.
+pub fn apply(text: &str, spans: &[Span]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut prev = 0;
+    for s in spans {
+        if s.start < prev || s.end < s.start || text.get(s.start..s.end).is_none() {
+            continue;
+        }
+        out.push_str(text.get(prev..s.start).unwrap_or(""));
+        out.push_str(s.class.placeholder());
+        prev = s.end;
+    }
+    out.push_str(text.get(prev..).unwrap_or(""));
+    out
 }
 
 /// Masks the identifiers `cfg` selects in `text`.
+///
+/// ```
+/// use deid_plugin::{mask, DeidConfig};
+///
+/// let cfg = DeidConfig::default();
+/// assert_eq!(
+///     mask("Jane Doe, MD, 12 Oak Street, Springfield, IL 62704; jane@example.org", &cfg),
+///     "[NAME], MD, [ADDRESS]; [EMAIL]"
+/// );
+/// assert_eq!(mask("Fever 38.5 °C in 30–40% (≥4-fold), NCT01234567", &cfg), "Fever 38.5 °C in 30–40% (≥4-fold), NCT01234567");
+/// ```
 pub fn mask(text: &str, cfg: &DeidConfig) -> String {
-    let words: Vec<&str> = text.split(' ').collect();
-    let mut out: Vec<String> = Vec::with_capacity(words.len());
-    let mut i = 0;
-    while i < words.len() {
-        let word = words[i];
-        let (core, trail) = split_trailing_punct(word);
-        let masked = if cfg.emails && is_email(core) {
-            Some("[EMAIL]")
-        } else if cfg.dates && is_date(core) {
-            Some("[DATE]")
-        } else if cfg.record_numbers && core.eq_ignore_ascii_case("MRN") {
-            if let Some(next) = words
-                .get(i + 1)
-                .filter(|w| split_trailing_punct(w).0.chars().all(|c| c.is_ascii_digit() || c == ':'))
-            {
-                let (_, t) = split_trailing_punct(next);
-                out.push(format!("[MRN]{t}"));
-                i += 2;
-                continue;
-            }
-            None
-        } else if cfg.record_numbers
-            && core.len() > 3
-            && core[..3].eq_ignore_ascii_case("MRN")
-            && core[3..].trim_start_matches(':').chars().all(|c| c.is_ascii_digit())
-            && core.len() > 4
-        {
-            Some("[MRN]")
-        } else if cfg.phones && is_phone(core) && !is_date(core) {
-            Some("[PHONE]")
-        } else {
-            None
-        };
-        match masked {
-            Some(m) => out.push(format!("{m}{trail}")),
-            None => out.push(word.to_owned()),
-        }
-        if cfg.names && is_title(core) {
-            if let Some(next) = words.get(i + 1) {
-                let (name, t) = split_trailing_punct(next);
-                if name.chars().next().is_some_and(char::is_uppercase)
-                    && name.chars().all(|c| c.is_alphabetic() || c == '-' || c == '\'')
-                {
-                    out.push(format!("[NAME]{t}"));
-                    i += 2;
-                    continue;
-                }
-            }
-        }
-        i += 1;
-    }
-    out.join(" ")
-}
-
-fn split_trailing_punct(word: &str) -> (&str, &str) {
-    let end = word.trim_end_matches([',', ';', ')', '.', '!', '?']).len();
-    // Keep a title's own dot ("Dr.") in the word.
-    let core = &word[..end];
-    if is_title(&word[..(end + 1).min(word.len())]) && word[end..].starts_with('.') {
-        return word.split_at(end + 1);
-    }
-    (core, &word[end..])
-}
-
-fn is_title(word: &str) -> bool {
-    matches!(word, "Dr." | "Mr." | "Mrs." | "Ms." | "Patient" | "patient")
-}
-
-fn is_email(word: &str) -> bool {
-    let Some((user, domain)) = word.split_once('@') else { return false };
-    !user.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && word.chars().all(|c| c.is_ascii_alphanumeric() || "@._%+-".contains(c))
-}
-
-fn is_date(word: &str) -> bool {
-    let digits = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_digit());
-    let parts: Vec<&str> = word.split(['-', '/']).collect();
-    match parts.as_slice() {
-        [y, m, d] if word.contains('-') => digits(y, 4) && digits(m, 2) && digits(d, 2),
-        [a, b, y] if word.contains('/') => {
-            (digits(a, 2) || digits(a, 1)) && (digits(b, 2) || digits(b, 1)) && digits(y, 4)
-        }
-        _ => false,
-    }
-}
-
-fn is_phone(word: &str) -> bool {
-    let digits = word.chars().filter(char::is_ascii_digit).count();
-    digits >= 7
-        && word.chars().all(|c| c.is_ascii_digit() || "+-.() ".contains(c))
-        && word.chars().filter(|c| !c.is_ascii_digit()).count() >= 1
+    apply(text, &find(text, cfg))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_each_kind_of_identifier() {
-        let cfg = DeidConfig::default();
-        assert_eq!(
-            mask("Contact Dr. Smith at jane.smith@example.org or +1-555-123-4567.", &cfg),
-            "Contact Dr. [NAME] at [EMAIL] or [PHONE]."
-        );
-        assert_eq!(
-            mask("Seen on 2024-03-15, MRN 0042317, again 03/04/2024.", &cfg),
-            "Seen on [DATE], [MRN], again [DATE]."
-        );
-        assert_eq!(mask("Patient Alvarez, MRN:99812", &cfg), "Patient [NAME], [MRN]");
-        assert_eq!(
-            mask("Metformin reduces HbA1c by 1.2% in 300 patients.", &cfg),
-            "Metformin reduces HbA1c by 1.2% in 300 patients."
-        );
-    }
-
-    #[test]
-    fn the_config_turns_kinds_off() {
-        let cfg = DeidConfig { emails: false, ..DeidConfig::default() };
-        assert_eq!(mask("Write to a@b.org on 2024-01-01", &cfg), "Write to a@b.org on [DATE]");
-        // A date left unmasked is not taken for a phone number.
-        let cfg = DeidConfig { dates: false, ..DeidConfig::default() };
-        assert_eq!(mask("Seen 2024-01-01, call 555-123-4567", &cfg), "Seen 2024-01-01, call [PHONE]");
-    }
-}
+mod tests;
