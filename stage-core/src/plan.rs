@@ -134,7 +134,13 @@ pub struct Plan {
     pub warnings: Vec<Diagnostic>,
     /// The plan's fingerprint, computed once, when first asked for.
     pub(crate) fingerprint: std::sync::OnceLock<crate::Fingerprint>,
+    /// For a stage that writes a key: the nearest writers of that key upstream of it, nearest
+    /// first, which a reader falls back to when the stage wrote nothing.
+    pub(crate) fallbacks: Fallbacks,
 }
+
+/// `(writer, key)` → the writers of `key` nearest upstream of `writer`, nearest first.
+pub(crate) type Fallbacks = HashMap<(usize, String), Vec<usize>>;
 
 /// What a planner is given besides the pipeline and the registry.
 #[derive(Debug, Clone)]
@@ -401,6 +407,7 @@ impl Plan {
         let structural_errors = diags.iter().any(Diagnostic::is_error);
         let all_resolved = resolved.iter().all(Option::is_some);
         let mut stages = Vec::new();
+        let mut fallbacks = Fallbacks::default();
         if all_resolved && !structural_errors {
             let resolved: Vec<ResolvedStage> = resolved.into_iter().flatten().collect();
             let index: HashMap<&str, usize> =
@@ -410,7 +417,6 @@ impl Plan {
                 .iter()
                 .map(|s| s.dependency_names().filter_map(|d| index.get(d).copied()).collect())
                 .collect();
-            let ancestors = ancestors(&deps, &checked.order);
             let position: Vec<usize> = {
                 let mut p = vec![0; spec.stages.len()];
                 for (pos, &i) in checked.order.iter().enumerate() {
@@ -426,16 +432,38 @@ impl Plan {
                     None => r.meta.state_key().keys().to_vec(),
                 })
                 .collect();
+            let mut binding = Binding::new(&deps, &checked.order, &position, &keys, &resolved);
+            for &(far, near, key) in &binding.mismatches {
+                let ty = |j: usize| {
+                    let pos = keys[j].iter().position(|k| *k == key).unwrap_or(0);
+                    resolved[j].meta.outputs().get(pos).map_or("?", |o| o.ty().name())
+                };
+                diags.push(Diagnostic::error(
+                    path,
+                    spec.stages[far].loc,
+                    format!(
+                        "stage `{}` ({}) writes `{key}` as `{}`, but downstream stage `{}` ({}), which readers of \
+                         `{key}` fall back from to it, writes it as `{}`; make the two types agree",
+                        spec.stages[far].name,
+                        resolved[far].meta.stage_type(),
+                        ty(far),
+                        spec.stages[near].name,
+                        resolved[near].meta.stage_type(),
+                        ty(near)
+                    ),
+                ));
+            }
+            fallbacks = std::mem::take(&mut binding.fallbacks);
+            let ancestor_types = AncestorTypes::new(&deps, &checked.order, &resolved);
             let mut resource_cache: HashMap<TypeId, ResourceValue> = HashMap::new();
             let rcx = ResourceContext::new(spec.name.clone(), options.run_dir.clone());
             for (i, (s, r)) in spec.stages.iter().zip(&resolved).enumerate() {
-                // Nearest upstream first: reverse execution order.
-                let mut upstream: Vec<usize> = ancestors[i].iter().collect();
-                upstream.sort_by_key(|&j| std::cmp::Reverse(position[j]));
                 let mut inputs = Vec::new();
                 for input in r.meta.inputs() {
                     let mut providers = Vec::new();
-                    for &j in &upstream {
+                    // The nearest upstream writers (nearest first); farther ones are their
+                    // fallbacks, checked when the binding was built.
+                    for &j in binding.nearest(i, input.key) {
                         let Some(pos) = keys[j].iter().position(|k| *k == input.key) else { continue };
                         let provided = resolved[j].meta.outputs().get(pos).map(|o| o.ty());
                         if let Some(t) = provided {
@@ -517,7 +545,7 @@ impl Plan {
                                 ),
                             ));
                         }
-                    } else if !ancestors[i].iter().any(|j| resolved[j].meta.stage_type() == dep) {
+                    } else if !ancestor_types.has(i, dep) {
                         diags.push(Diagnostic::error(
                             path,
                             s.locs.depends_on.unwrap_or(s.loc),
@@ -602,6 +630,7 @@ impl Plan {
             stages,
             order: checked.order.clone(),
             fingerprint: std::sync::OnceLock::new(),
+            fallbacks,
             warnings: warnings.into_iter().filter(|d| d.severity != Severity::Info).collect(),
         })
     }
@@ -628,43 +657,121 @@ impl Plan {
     }
 }
 
-/// A set of stage indexes, one bit each: unions of whole ancestries stay cheap on long
-/// pipelines.
-#[derive(Clone)]
-struct StageSet(Vec<u64>);
+/// Which upstream stages provide each stage's inputs, without an n×n ancestry: for each key
+/// some stage reads, one pass in execution order carries, from stage to stage, the writers of
+/// the key nearest upstream (a writer stops the key's path). A reader is bound to its nearest
+/// writers; each writer keeps its own nearest writers as fallbacks, for when it wrote nothing.
+/// Cost: O((stages + edges) × frontier) per key read, the frontier being the writers that
+/// parallel branches keep apart (usually one).
+struct Binding<'k> {
+    /// `(reader, key)` → its nearest writers, nearest first.
+    nearest: HashMap<(usize, &'k str), Vec<usize>>,
+    fallbacks: Fallbacks,
+    /// `(farther writer, nearer writer, key)` whose types differ.
+    mismatches: Vec<(usize, usize, &'k str)>,
+}
 
-impl StageSet {
-    fn new(n: usize) -> Self {
-        StageSet(vec![0; n.div_ceil(64)])
-    }
-    fn insert(&mut self, i: usize) {
-        self.0[i / 64] |= 1 << (i % 64);
-    }
-    fn union(&mut self, other: &StageSet) {
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
-            *a |= b;
+impl<'k> Binding<'k> {
+    fn new(
+        deps: &[Vec<usize>],
+        order: &[usize],
+        position: &[usize],
+        keys: &[Vec<&'k str>],
+        resolved: &[ResolvedStage],
+    ) -> Self {
+        let mut read: Vec<&'k str> =
+            resolved.iter().flat_map(|r| r.meta.inputs().iter().map(|i| i.key)).collect();
+        read.sort_unstable();
+        read.dedup();
+        let mut out = Binding { nearest: HashMap::new(), fallbacks: HashMap::new(), mismatches: Vec::new() };
+        let n = deps.len();
+        let type_of = |j: usize, key: &str| {
+            keys[j]
+                .iter()
+                .position(|k| *k == key)
+                .and_then(|p| resolved[j].meta.outputs().get(p))
+                .map(|o| o.ty().id())
+        };
+        for key in read {
+            let writes = |j: usize| keys[j].contains(&key);
+            if !(0..n).any(writes) {
+                continue;
+            }
+            // `near[i]`: the writers of `key` nearest upstream of stage `i`.
+            let mut near: Vec<Vec<usize>> = vec![Vec::new(); n];
+            for &i in order {
+                let mut set: Vec<usize> = Vec::new();
+                for &d in &deps[i] {
+                    if writes(d) {
+                        set.push(d);
+                    } else {
+                        set.extend_from_slice(&near[d]);
+                    }
+                }
+                set.sort_unstable_by_key(|&j| std::cmp::Reverse(position[j]));
+                set.dedup();
+                near[i] = set;
+            }
+            for (i, r) in resolved.iter().enumerate() {
+                if r.meta.inputs().iter().any(|inp| inp.key == key) && !near[i].is_empty() {
+                    out.nearest.insert((i, key), near[i].clone());
+                }
+                if writes(i) && !near[i].is_empty() {
+                    for &f in &near[i] {
+                        if type_of(f, key) != type_of(i, key) {
+                            out.mismatches.push((f, i, key));
+                        }
+                    }
+                    out.fallbacks.insert((i, key.to_owned()), std::mem::take(&mut near[i]));
+                }
+            }
         }
+        out
     }
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0
-            .iter()
-            .enumerate()
-            .flat_map(|(w, &bits)| (0..64).filter(move |b| bits & (1 << b) != 0).map(move |b| w * 64 + b))
+
+    /// The writers of `key` nearest upstream of stage `i`, nearest first.
+    fn nearest(&self, i: usize, key: &'k str) -> &[usize] {
+        self.nearest.get(&(i, key)).map_or(&[], Vec::as_slice)
     }
 }
 
-/// Each stage's transitive upstream stages.
-fn ancestors(deps: &[Vec<usize>], order: &[usize]) -> Vec<StageSet> {
-    let mut out = vec![StageSet::new(deps.len()); deps.len()];
-    for &i in order {
-        let mut set = StageSet::new(deps.len());
-        for &d in &deps[i] {
-            set.insert(d);
-            set.union(&out[d]);
+/// Which stage types are upstream of each stage, as bits over the pipeline's distinct types
+/// (few): a type dependency is checked without an n×n ancestry.
+struct AncestorTypes<'a> {
+    types: Vec<&'a str>,
+    bits: Vec<Vec<u64>>,
+}
+
+impl<'a> AncestorTypes<'a> {
+    fn new(deps: &[Vec<usize>], order: &[usize], resolved: &'a [ResolvedStage]) -> Self {
+        let mut types: Vec<&'a str> = resolved.iter().map(|r| r.meta.stage_type()).collect();
+        types.sort_unstable();
+        types.dedup();
+        let words = types.len().div_ceil(64);
+        let id = |j: usize| types.binary_search(&resolved[j].meta.stage_type()).unwrap_or(0);
+        let mut bits = vec![Vec::new(); deps.len()];
+        // Only stages with a type dependency, and their ancestors, need their set: computed
+        // for all in one pass (words per stage: the distinct types / 64).
+        for &i in order {
+            let mut set = vec![0u64; words];
+            for &d in &deps[i] {
+                let t = id(d);
+                set[t / 64] |= 1 << (t % 64);
+                for (a, b) in set.iter_mut().zip(&bits[d]) {
+                    *a |= *b;
+                }
+            }
+            bits[i] = set;
         }
-        out[i] = set;
+        AncestorTypes { types, bits }
     }
-    out
+
+    /// Whether a stage of type `ty` is upstream of stage `i`.
+    fn has(&self, i: usize, ty: &str) -> bool {
+        self.types
+            .binary_search(&ty)
+            .is_ok_and(|t| self.bits[i].get(t / 64).is_some_and(|w| w & (1 << (t % 64)) != 0))
+    }
 }
 
 /// A stage's own part of the pipeline file, for its context.

@@ -942,19 +942,19 @@ fn gather<'a>(
     let stage = &plan.stages[idx];
     let mut out = Inputs::Inline([None; INLINE_INPUTS], 0);
     for (spec, binding) in stage.meta.inputs().iter().zip(&stage.inputs) {
-        let found = binding.iter().find_map(|p| match p {
-            Provider::Initial => initial.get(spec.key),
-            Provider::Stage(j) => {
-                book.slots[*j].1.get().and_then(|pos| book.state.output_ref_at(pos, spec.key))
-            }
-        });
+        let written =
+            |j: usize| book.slots[j].1.get().and_then(|pos| book.state.output_ref_at(pos, spec.key));
+        // The nearest writer, nearly always; else the writers upstream, nearest first.
+        let found = match binding.first() {
+            Some(Provider::Stage(j)) => written(*j).or_else(|| farther(plan, binding, spec.key, &written).0),
+            _ => farther(plan, binding, spec.key, &written).0,
+        }
+        .or_else(|| binding.contains(&Provider::Initial).then(|| initial.get(spec.key)).flatten());
         if found.is_none() && spec.required {
-            let providers: Vec<String> = binding
+            let providers: Vec<String> = farther(plan, binding, spec.key, &written)
+                .1
                 .iter()
-                .filter_map(|p| match p {
-                    Provider::Stage(j) => Some(format!("`{}`", plan.stages[*j].name)),
-                    Provider::Initial => None,
-                })
+                .map(|j| format!("`{}`", plan.stages[*j].name))
                 .collect();
             return Err(if providers.is_empty() {
                 format!("input `{}` is absent: no upstream stage writes it", spec.key)
@@ -970,6 +970,39 @@ fn gather<'a>(
         out.push(found);
     }
     Ok(out)
+}
+
+/// The value of `key` from the writers `binding` names and, when they wrote nothing, the
+/// writers upstream of them (their fallbacks), nearest first by execution position; and the
+/// writers tried.
+fn farther<'a>(
+    plan: &Plan,
+    binding: &[Provider],
+    key: &str,
+    written: &dyn Fn(usize) -> Option<&'a SharedValue>,
+) -> (Option<&'a SharedValue>, Vec<usize>) {
+    let position = |j: usize| plan.order.iter().position(|&o| o == j).unwrap_or(0);
+    let mut heap: std::collections::BinaryHeap<(usize, usize)> = binding
+        .iter()
+        .filter_map(|p| match p {
+            Provider::Stage(j) => Some((position(*j), *j)),
+            Provider::Initial => None,
+        })
+        .collect();
+    let mut tried: Vec<usize> = Vec::new();
+    while let Some((_, j)) = heap.pop() {
+        if tried.contains(&j) {
+            continue;
+        }
+        tried.push(j);
+        if let Some(v) = written(j) {
+            return (Some(v), tried);
+        }
+        if let Some(more) = plan.fallbacks.get(&(j, key.to_owned())) {
+            heap.extend(more.iter().map(|&f| (position(f), f)));
+        }
+    }
+    (None, tried)
 }
 
 /// A stage's inputs, borrowed from the run's state: on the stack up to [`INLINE_INPUTS`].

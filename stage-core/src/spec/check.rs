@@ -119,8 +119,9 @@ struct Checker<'a> {
     spec: &'a PipelineSpec,
     sink: Sink,
     gate_cap: Vec<bool>,
-    /// `anc[i][j]`: stage `i` depends on stage `j`, directly or not.
-    anc: Vec<Vec<bool>>,
+    /// For each stage, the lowest-index gate stage it depends on, directly or not (linear:
+    /// no n×n ancestry is kept).
+    gate_ancestor: Vec<Option<usize>>,
     deps: Vec<Vec<(usize, Loc)>>,
     index: HashMap<&'a str, usize>,
     /// A stage whose `gate` key was already reported as binding a non-gate stage.
@@ -128,6 +129,73 @@ struct Checker<'a> {
     /// A gate stage whose lack of a condition was already reported (it names an undefined
     /// gate).
     no_condition_reported: Vec<bool>,
+}
+
+/// For each stage, the lowest-index gate stage among those it depends on, directly or not:
+/// one memoized depth-first pass over `depends_on` (O(stages + edges)); an edge closing a
+/// cycle (reported elsewhere) is not followed.
+fn lowest_gate_ancestors(deps: &[Vec<(usize, Loc)>], gate: &[bool]) -> Vec<Option<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let n = deps.len();
+    let mut out: Vec<Option<usize>> = vec![None; n];
+    let mut mark = vec![Mark::New; n];
+    for root in 0..n {
+        if mark[root] != Mark::New {
+            continue;
+        }
+        // (stage, next dependency to visit)
+        let mut stack = vec![(root, 0usize)];
+        mark[root] = Mark::Open;
+        while let Some(&mut (i, ref mut next)) = stack.last_mut() {
+            if let Some(&(d, _)) = deps[i].get(*next) {
+                *next += 1;
+                if mark[d] == Mark::New {
+                    mark[d] = Mark::Open;
+                    stack.push((d, 0));
+                }
+                continue;
+            }
+            let mut best: Option<usize> = None;
+            for &(d, _) in &deps[i] {
+                if mark[d] != Mark::Done {
+                    continue; // a cycle
+                }
+                let here = if gate[d] { Some(d) } else { None };
+                for c in [here, out[d]].into_iter().flatten() {
+                    best = Some(best.map_or(c, |b| b.min(c)));
+                }
+            }
+            out[i] = best;
+            mark[i] = Mark::Done;
+            stack.pop();
+        }
+    }
+    out
+}
+
+/// The stages that depend on stage `i`, directly or not, sorted by index (one search).
+fn descendants(deps: &[Vec<(usize, Loc)>], i: usize) -> Vec<usize> {
+    let n = deps.len();
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (k, ds) in deps.iter().enumerate() {
+        for &(d, _) in ds {
+            users[d].push(k);
+        }
+    }
+    let mut seen = vec![false; n];
+    let mut todo = users[i].clone();
+    while let Some(k) = todo.pop() {
+        if !seen[k] {
+            seen[k] = true;
+            todo.extend(&users[k]);
+        }
+    }
+    (0..n).filter(|&k| seen[k] && k != i).collect()
 }
 
 impl<'a> Checker<'a> {
@@ -149,21 +217,13 @@ impl<'a> Checker<'a> {
                     .collect()
             })
             .collect();
-        let mut anc = vec![vec![false; n]; n];
-        for (i, row) in anc.iter_mut().enumerate() {
-            let mut todo: Vec<usize> = deps[i].iter().map(|(j, _)| *j).collect();
-            while let Some(j) = todo.pop() {
-                if !row[j] {
-                    row[j] = true;
-                    todo.extend(deps[j].iter().map(|(k, _)| *k));
-                }
-            }
-        }
+        let gate_cap: Vec<bool> = spec.stages.iter().map(|s| is_gate_type(&s.stage_type)).collect();
+        let gate_ancestor = lowest_gate_ancestors(&deps, &gate_cap);
         Checker {
             spec,
             sink: Sink::new(&spec.path),
-            gate_cap: spec.stages.iter().map(|s| is_gate_type(&s.stage_type)).collect(),
-            anc,
+            gate_cap,
+            gate_ancestor,
             deps,
             index,
             gate_key_reported: vec![false; n],
@@ -454,7 +514,7 @@ impl<'a> Checker<'a> {
         let mut phases = Vec::with_capacity(n);
         for i in 0..n {
             let s = &spec.stages[i];
-            let gate_ancestor = (0..n).find(|&j| self.anc[i][j] && self.gate_cap[j]);
+            let gate_ancestor = self.gate_ancestor[i];
             let (computed, why) = if self.gate_cap[i] {
                 ("gate", "it is a gate stage".to_string())
             } else if let Some(g) = gate_ancestor {
@@ -597,11 +657,9 @@ impl<'a> Checker<'a> {
             .unwrap_or_else(|| stage.name.clone());
         if let Some((r, loc)) = &resume_stage {
             if let Some(&ri) = self.index.get(r.as_str()) {
-                if !self.anc[ri][i] {
-                    let below: Vec<&str> = (0..spec.stages.len())
-                        .filter(|&k| self.anc[k][i])
-                        .map(|k| spec.stages[k].name.as_str())
-                        .collect();
+                let below = descendants(&self.deps, i);
+                if !below.contains(&ri) {
+                    let below: Vec<&str> = below.iter().map(|&k| spec.stages[k].name.as_str()).collect();
                     let valid = if below.is_empty() {
                         format!("; no stage depends on `{}`", stage.name)
                     } else {

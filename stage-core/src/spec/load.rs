@@ -614,15 +614,14 @@ impl Loader<'_> {
                 }
             }
         }
-        let names: Vec<&str> = {
-            let mut v: Vec<&str> = Vec::new();
-            for s in &spec.stages {
-                if !v.contains(&s.name.as_str()) {
-                    v.push(&s.name);
-                }
-            }
-            v
-        };
+        // Each name once, in first-occurrence order (linear: through `first_index`).
+        let names: Vec<&str> = spec
+            .stages
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| first_index.get(s.name.as_str()) == Some(i))
+            .map(|(_, s)| s.name.as_str())
+            .collect();
         // Dependencies.
         let mut edges: Vec<Vec<(usize, Loc)>> = vec![Vec::new(); spec.stages.len()];
         for (i, s) in spec.stages.iter().enumerate() {
