@@ -23,9 +23,9 @@ pub(crate) fn dispatch(cli: Cli, registry: &StageRegistry) -> Result<ExitCode, C
         Command::Describe { stage_type } => {
             let meta = registry.get(&stage_type)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&metadata_json(meta))?);
+                outln!("{}", serde_json::to_string_pretty(&metadata_json(meta))?)?;
             } else {
-                print!("{}", describe_text(meta));
+                out!("{}", describe_text(meta))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -50,7 +50,7 @@ pub(crate) fn dispatch(cli: Cli, registry: &StageRegistry) -> Result<ExitCode, C
 fn list(registry: &StageRegistry, json: bool) -> Result<ExitCode, CliError> {
     if json {
         let all: Vec<_> = registry.iter().map(metadata_json).collect();
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        outln!("{}", serde_json::to_string_pretty(&all)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = registry
@@ -72,9 +72,9 @@ fn list(registry: &StageRegistry, json: bool) -> Result<ExitCode, CliError> {
             ]
         })
         .collect();
-    println!("{}", table(&["TYPE", "WRITES", "READS", "VERSION", "CRATE", "DESCRIPTION"], &rows));
+    outln!("{}", table(&["TYPE", "WRITES", "READS", "VERSION", "CRATE", "DESCRIPTION"], &rows))?;
     for p in registry.problems() {
-        eprintln!("warning: {p}");
+        errln!("warning: {p}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -38,7 +38,7 @@ fn prepare(
         .check_resume(&record.fingerprint, completed)
         .map_err(|e| format!("job `{job}`: {e}"))?;
     for w in warnings {
-        eprintln!("warning: job `{job}`: {w}");
+        errln!("warning: job `{job}`: {w}");
     }
     let state = RunState::from_json(record.state, &plan)?;
     let parked_at = state
@@ -89,7 +89,7 @@ pub(crate) fn resume(
 ) -> Result<ExitCode, CliError> {
     let record = read_record(&options.store, job_id)?;
     if record.status == "completed" {
-        println!("job `{job_id}` completed already: nothing to resume");
+        outln!("job `{job_id}` completed already: nothing to resume")?;
         return Ok(ExitCode::SUCCESS);
     }
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
@@ -97,10 +97,10 @@ pub(crate) fn resume(
     if !gate_holds(&r, &*ledger)? {
         let stage = &r.plan.stages[r.parked_at.expect("parked")];
         let gate = stage.gate.as_ref().map_or("?", |g| g.name.as_str());
-        println!(
+        outln!(
             "job `{job_id}` is still parked at gate `{gate}` (stage `{}`): its condition does not hold yet",
             stage.name
-        );
+        )?;
         return Ok(ExitCode::from(3));
     }
     let outcome = continue_run(r, options, ledger)?;
@@ -124,7 +124,7 @@ pub(crate) fn watch(
             records(&options.store)?.into_iter().filter(|(_, r)| r.status == "parked").collect();
         if parked.is_empty() && (once || until_idle) {
             if !json {
-                println!("no parked runs");
+                outln!("no parked runs")?;
             }
             break;
         }
@@ -136,7 +136,7 @@ pub(crate) fn watch(
             let r = match prepare(registry, record, options) {
                 Ok(r) => r,
                 Err(e) => {
-                    eprintln!("job `{job}`: {e}");
+                    errln!("job `{job}`: {e}");
                     failed = true;
                     next_check.insert(job, Instant::now() + Duration::from_secs(3600));
                     continue;
@@ -146,13 +146,16 @@ pub(crate) fn watch(
                 .parked_at
                 .and_then(|i| r.plan.stages[i].gate.as_ref())
                 .map_or(5.0, |g| g.poll_interval_seconds);
-            let poll = Duration::from_secs_f64(poll.max(0.5));
+            let poll = stage_core::policy::duration_from_secs(
+                poll.max(stage_core::spec::MIN_GATE_PAUSE_SECONDS),
+                stage_core::spec::POLL_RANGE.1,
+            );
             soonest = soonest.min(poll);
             if !gate_holds(&r, &*ledger)? {
                 next_check.insert(job, Instant::now() + poll);
                 continue;
             }
-            eprintln!("job `{job}`: gate condition holds; resuming");
+            errln!("job `{job}`: gate condition holds; resuming");
             let outcome = continue_run(r, options, ledger.clone())?;
             failed |= outcome.reports.iter().any(|r| matches!(r, Ok(r) if r.status == RunStatus::Failed));
             print_outcome(&outcome, json)?;

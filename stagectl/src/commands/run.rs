@@ -42,7 +42,10 @@ impl BatchOptions {
             store: a.store.clone(),
             workers: a.workers,
             concurrency: a.concurrency,
-            max_gate_wait: a.max_gate_wait.map(Duration::from_secs_f64),
+            // Range-checked when parsed; converted without a possible panic all the same.
+            max_gate_wait: a
+                .max_gate_wait
+                .map(|s| stage_core::policy::duration_from_secs(s, crate::MAX_GATE_WAIT_SECONDS)),
             rebase_paths: a.rebase_paths,
             policies: a.policies.clone(),
             progress: !a.quiet && !json,
@@ -82,7 +85,7 @@ impl EventSink for Progress {
             EventKind::Parked { reason } => format!("PARKED: {reason}"),
             EventKind::Skipped { reason } => format!("skipped: {reason}"),
         };
-        eprintln!("[{}] {} ({}): {what}", e.job_id, e.stage, e.stage_type);
+        errln!("[{}] {} ({}): {what}", e.job_id, e.stage, e.stage_type);
         TracingSink.event(e);
     }
 }
@@ -206,7 +209,7 @@ pub(crate) fn run_command(
     std::fs::create_dir_all(&options.store)?;
     let plan = Plan::from_file(pipeline, registry, &plan_options(options)?)?;
     for w in &plan.warnings {
-        eprintln!("{w}");
+        errln!("{w}");
     }
     let jobs = read_jobs(jobs)?;
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
@@ -226,7 +229,7 @@ pub(crate) fn print_outcome(outcome: &BatchOutcome, json: bool) -> Result<(), Cl
                 Err(e) => json!({ "status": "refused", "error": e }),
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        outln!("{}", serde_json::to_string_pretty(&all)?)?;
         return Ok(());
     }
     let (mut completed, mut parked, mut failed) = (0, 0, 0);
@@ -234,7 +237,7 @@ pub(crate) fn print_outcome(outcome: &BatchOutcome, json: bool) -> Result<(), Cl
         match r {
             Err(e) => {
                 failed += 1;
-                println!("{e}\n");
+                outln!("{e}\n")?;
             }
             Ok(report) => {
                 match report.status {
@@ -242,7 +245,7 @@ pub(crate) fn print_outcome(outcome: &BatchOutcome, json: bool) -> Result<(), Cl
                     RunStatus::Parked => parked += 1,
                     RunStatus::Failed => failed += 1,
                 }
-                println!("job {} — pipeline {} — {:?}", report.job_id, report.pipeline, report.status);
+                outln!("job {} — pipeline {} — {:?}", report.job_id, report.pipeline, report.status)?;
                 let rows: Vec<Vec<String>> = report
                     .stages
                     .iter()
@@ -257,10 +260,10 @@ pub(crate) fn print_outcome(outcome: &BatchOutcome, json: bool) -> Result<(), Cl
                         ]
                     })
                     .collect();
-                println!("{}\n", table(&["STAGE", "TYPE", "STATUS", "OUTPUTS", "DURATION", "NOTE"], &rows));
+                outln!("{}\n", table(&["STAGE", "TYPE", "STATUS", "OUTPUTS", "DURATION", "NOTE"], &rows))?;
             }
         }
     }
-    println!("{} job(s): {completed} completed, {parked} parked, {failed} failed", outcome.reports.len());
+    outln!("{} job(s): {completed} completed, {parked} parked, {failed} failed", outcome.reports.len())?;
     Ok(())
 }
