@@ -569,7 +569,8 @@ mod tests {
             ]
         );
         // The documented maximum itself is accepted.
-        let day = PolicySet::load_str("r.yaml", &one("    backoff: {initial: 86400, maximum: 86400}\n")).unwrap();
+        let day =
+            PolicySet::load_str("r.yaml", &one("    backoff: {initial: 86400, maximum: 86400}\n")).unwrap();
         assert_eq!(day.value.get("p").unwrap().backoff.maximum, MAX_BACKOFF_SECONDS);
     }
 

@@ -728,16 +728,22 @@ fn path_evaluator_public_api() {
 fn deep_and_long_templates_are_refused_when_read_before_anything_is_created() {
     let started = Instant::now();
     let deep = "d/".repeat(3_000) + "{job_id}.pdf";
-    let e = serde_json::from_value::<DownloadConfig>(json!({"storage": {"filename_template": deep}})).unwrap_err();
+    let e = serde_json::from_value::<DownloadConfig>(json!({"storage": {"filename_template": deep}}))
+        .unwrap_err();
     assert!(e.to_string().contains("it is 6012 bytes long; a template may have at most 1024"), "{e}");
     let nine = "a/".repeat(8) + "{job_id}.pdf";
-    let e = serde_json::from_value::<DownloadConfig>(json!({"storage": {"filename_template": nine}})).unwrap_err();
+    let e = serde_json::from_value::<DownloadConfig>(json!({"storage": {"filename_template": nine}}))
+        .unwrap_err();
     assert!(
-        e.to_string().contains("it has 9 `/`-separated parts; a template may have at most 8 (directories and the file name)"),
+        e.to_string().contains(
+            "it has 9 `/`-separated parts; a template may have at most 8 (directories and the file name)"
+        ),
         "{e}"
     );
     let eight = "a/".repeat(7) + "{job_id}.pdf";
-    assert!(serde_json::from_value::<DownloadConfig>(json!({"storage": {"filename_template": eight}})).is_ok());
+    assert!(
+        serde_json::from_value::<DownloadConfig>(json!({"storage": {"filename_template": eight}})).is_ok()
+    );
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
 
@@ -769,7 +775,8 @@ fn under_rebased_paths_dotdot_and_absolute_are_refused() {
     assert!(!c.run.path().parent().unwrap().join("outside").exists());
     assert_eq!(files(c.run.path()), Vec::<String>::new(), "nothing was written");
     // Relative and absolute base paths without `..` land inside the run directory.
-    let out = c.run(&recs, json!({"storage": {"base_path": "pdfs", "filename_template": "t/{job_id}"}})).unwrap();
+    let out =
+        c.run(&recs, json!({"storage": {"base_path": "pdfs", "filename_template": "t/{job_id}"}})).unwrap();
     assert_eq!(Path::new(&out[0].path), c.root().join("pdfs/t/job-confined.pdf"));
     // Without rebasing, the template is flattened as before (contract §5).
     let c = Case::new("job-free");

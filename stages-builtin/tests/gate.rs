@@ -217,7 +217,9 @@ fn a_fifo_as_the_delivered_document_is_refused_without_blocking() {
     // Before the fix, reading it blocked the run forever: this test would hang.
     let msg = delivered_failure(fifo.to_str().unwrap());
     assert!(
-        msg.ends_with("could not be loaded: it is not a regular file (a FIFO); `pdf_ir_path` must name a JSON file"),
+        msg.ends_with(
+            "could not be loaded: it is not a regular file (a FIFO); `pdf_ir_path` must name a JSON file"
+        ),
         "{msg}"
     );
 }
@@ -226,10 +228,16 @@ fn a_fifo_as_the_delivered_document_is_refused_without_blocking() {
 #[test]
 fn dev_zero_and_directories_are_refused_as_documents() {
     let msg = delivered_failure("/dev/zero");
-    assert!(msg.ends_with("it is not a regular file (a device); `pdf_ir_path` must name a JSON file"), "{msg}");
+    assert!(
+        msg.ends_with("it is not a regular file (a device); `pdf_ir_path` must name a JSON file"),
+        "{msg}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let msg = delivered_failure(dir.path().to_str().unwrap());
-    assert!(msg.ends_with("it is not a regular file (a directory); `pdf_ir_path` must name a JSON file"), "{msg}");
+    assert!(
+        msg.ends_with("it is not a regular file (a directory); `pdf_ir_path` must name a JSON file"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -260,7 +268,9 @@ fn a_zero_delay_still_pauses_the_minimum_between_evaluations() {
 #[test]
 fn an_unbounded_retry_is_refused_when_planned() {
     let gates = "  - name: ready\n    retry: {max_attempts: 4294967295, delay_seconds: 0}\n    condition: {field: pdf_ir_ready, equals: true}\n";
-    let yaml = format!("name: g\nversion: 2025-01-01\nstages:\n  - name: gate_ready\n    type: gate\ngates:\n{gates}");
+    let yaml = format!(
+        "name: g\nversion: 2025-01-01\nstages:\n  - name: gate_ready\n    type: gate\ngates:\n{gates}"
+    );
     let loaded = spec::load_str("g.yaml", &yaml).unwrap();
     let e = Plan::new(&loaded.value, StageRegistry::global(), &PlanOptions::default()).unwrap_err();
     assert!(

@@ -8,7 +8,9 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use crate::policy::{duration_from_secs, Backoff, BackoffStrategy, CircuitBreaker, RateLimit, MAX_BACKOFF_SECONDS};
+use crate::policy::{
+    duration_from_secs, Backoff, BackoffStrategy, CircuitBreaker, RateLimit, MAX_BACKOFF_SECONDS,
+};
 use crate::Clock;
 
 /// Per-runner resilience state: shared by every run of the runner.
@@ -183,9 +185,11 @@ mod tests {
                 }
             }
         }
-        let huge = Backoff { strategy: BackoffStrategy::Exponential, initial: 1e308, maximum: 1e308, jitter: false };
+        let huge =
+            Backoff { strategy: BackoffStrategy::Exponential, initial: 1e308, maximum: 1e308, jitter: false };
         assert_eq!(r.backoff(&huge, 1), day, "capped at one day");
-        let nan = Backoff { strategy: BackoffStrategy::Linear, initial: f64::NAN, maximum: 1.0, jitter: false };
+        let nan =
+            Backoff { strategy: BackoffStrategy::Linear, initial: f64::NAN, maximum: 1.0, jitter: false };
         assert_eq!(r.backoff(&nan, 3), Duration::from_secs(1), "a NaN delay falls back to `maximum`");
         // Rate limits and breakers built in code with wild numbers do not panic either.
         let clock = FakeClock::default();

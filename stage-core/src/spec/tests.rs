@@ -973,7 +973,11 @@ fn a_gate_whose_retries_wait_without_bound_is_an_error_at_retry() {
         ["p.yaml:22:12: error: gate `ready` has no `timeout_seconds` and its `retry` (1000 evaluations, 300 s apart) may wait 299700 s, more than the longest gate wait (86400 s, one day); give the gate a `timeout_seconds` (1–86400) or at most 289 `max_attempts` at this delay"]
     );
     // A timeout bounds it; so does a retry within a day.
-    let text = two_phase("waiter", "", &gates("{max_attempts: 4294967295, delay_seconds: 0}", "    timeout_seconds: 60\n"));
+    let text = two_phase(
+        "waiter",
+        "",
+        &gates("{max_attempts: 4294967295, delay_seconds: 0}", "    timeout_seconds: 60\n"),
+    );
     assert_eq!(check_msgs(&text), Vec::<String>::new());
     let text = two_phase("waiter", "", &gates("{max_attempts: 289, delay_seconds: 300}", ""));
     assert_eq!(check_msgs(&text), Vec::<String>::new());

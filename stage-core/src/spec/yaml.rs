@@ -14,7 +14,7 @@
 //!   node, anchored copies and alias expansions included) holds more than [`MAX_NODES`] nodes
 //!   or weighs more than [`MAX_EXPANDED_BYTES`] is rejected, at the node that crossed the
 //!   line, before it is built. A node weighs [`NODE_WEIGHT`] bytes plus the text of its
-//!   scalar or key; so a 10 KB anchor referenced 50,000 times (500 MB) is refused after a few
+//!   scalar (twice for a string) or key; so a 10 KB anchor referenced 50,000 times (500 MB) is refused after a few
 //!   thousand aliases, in milliseconds, whatever the number of aliases.
 //! * A key repeated in one mapping: the last value wins (it takes the first key's slot), with a
 //!   warning naming both lines (found through a hash map: linear in the number of keys). Keys
@@ -33,7 +33,8 @@ use super::diag::{LoadError, Loaded, Sink};
 /// Most nodes a document may expand to (through aliases) before it is rejected.
 pub const MAX_NODES: usize = 1_000_000;
 /// Most bytes a document may materialise (its nodes at [`NODE_WEIGHT`] each, plus the text of
-/// every scalar and key, alias expansions and anchored copies included) before it is rejected:
+/// every scalar and key, twice for a string, which is held as its value and as its text; alias
+/// expansions and anchored copies included) before it is rejected:
 /// 64 MiB, a few thousand times any real pipeline file, and a bound on the loader's memory
 /// (a few hundred MB at most).
 pub const MAX_EXPANDED_BYTES: usize = 64 * 1024 * 1024;
@@ -372,7 +373,9 @@ impl<'a> Builder<'a> {
         if self.nodes > MAX_NODES {
             return err(
                 loc,
-                format!("the document expands to more than {MAX_NODES} nodes (through aliases); make it smaller"),
+                format!(
+                    "the document expands to more than {MAX_NODES} nodes (through aliases); make it smaller"
+                ),
             );
         }
         if self.bytes > MAX_EXPANDED_BYTES {
@@ -440,6 +443,10 @@ impl<'a> Builder<'a> {
             Event::Scalar(text, style, anchor, tag) => {
                 self.count(Size { nodes: 1, bytes: NODE_WEIGHT.saturating_add(text.len()) }, loc)?;
                 let scalar = resolve_scalar(&text, style, tag.as_deref(), loc)?;
+                if let ScalarValue::Str(v) = &scalar.value {
+                    // A string is held twice: as its value and as its text.
+                    self.count(Size { nodes: 0, bytes: v.len() }, loc)?;
+                }
                 let node = Node { kind: NodeKind::Scalar(scalar), loc };
                 self.remember(anchor, &node)?;
                 Ok(node)
@@ -524,7 +531,10 @@ fn size_of(n: &Node) -> Size {
         size.bytes = size.bytes.saturating_add(s.bytes);
     };
     match &n.kind {
-        NodeKind::Scalar(s) => add(Size { nodes: 0, bytes: s.text.len() }),
+        NodeKind::Scalar(s) => {
+            let value = if let ScalarValue::Str(v) = &s.value { v.len() } else { 0 };
+            add(Size { nodes: 0, bytes: s.text.len().saturating_add(value) });
+        }
         NodeKind::Sequence(items) => items.iter().for_each(|i| add(size_of(i))),
         NodeKind::Mapping(entries) => {
             for (k, v) in entries {

@@ -66,7 +66,8 @@ pub(crate) fn query(store: &Path, what: Query, json: bool) -> Result<ExitCode, C
             } else {
                 outln!(
                     "chunks indexed: {chunks}\ngraph nodes:    {}\ngraph edges:    {}",
-                    graph.nodes, graph.edges
+                    graph.nodes,
+                    graph.edges
                 )?;
             }
             return Ok(ExitCode::SUCCESS);

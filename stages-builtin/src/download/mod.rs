@@ -469,7 +469,10 @@ pub fn download_files(
         _ => return Err(fail(ctx, storage_err(format!("{} has no file name", target.display())))),
     };
 
-    let mut timeout = Duration::from_secs_f64(cfg.http.timeout_seconds);
+    // Checked when the config is read; converted without a possible panic all the same (an
+    // `HttpConfig` built in code may hold anything).
+    let mut timeout = stage_core::policy::duration_from_secs(cfg.http.timeout_seconds, 86_400.0)
+        .max(Duration::from_millis(1));
     if let Some(cap) = ctx.host().max_wait {
         timeout = timeout.min(cap).max(Duration::from_millis(1));
     }

@@ -282,7 +282,9 @@ pub(crate) fn prepare_target(base: &Path, relative: &Path, root: Option<&Path>) 
         let given = if outer.is_absolute() {
             outer.to_path_buf()
         } else {
-            std::env::current_dir().map_err(|e| format!("cannot resolve {}: {e}", outer.display()))?.join(outer)
+            std::env::current_dir()
+                .map_err(|e| format!("cannot resolve {}: {e}", outer.display()))?
+                .join(outer)
         };
         let outer = outer.canonicalize().map_err(|e| format!("cannot resolve {}: {e}", outer.display()))?;
         // Walk down from the root one directory at a time, so that a symlink on the way is
@@ -307,10 +309,13 @@ pub(crate) fn prepare_target(base: &Path, relative: &Path, root: Option<&Path>) 
     let Some((file, dirs)) = parts.split_last() else {
         return Err("the file name is empty".to_owned());
     };
-    let dir = walk_inside(&root, &dirs.iter().collect::<PathBuf>(), "the base directory")
-        .map_err(|e| if dirs.iter().all(|c| matches!(c, Component::Normal(_))) { e } else {
+    let dir = walk_inside(&root, &dirs.iter().collect::<PathBuf>(), "the base directory").map_err(|e| {
+        if dirs.iter().all(|c| matches!(c, Component::Normal(_))) {
+            e
+        } else {
             format!("`{}` is not a plain name", relative.display())
-        })?;
+        }
+    })?;
     let Component::Normal(file) = file else {
         return Err(format!("`{}` is not a plain name", relative.display()));
     };
