@@ -5,6 +5,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{root, stagectl, text};
 
@@ -77,7 +78,7 @@ fn a_hostile_policy_file_is_located_by_validate_and_refused_by_run() {
 fn with_closed_stdout(args: &[&str]) -> std::process::Output {
     let (reader, writer) = std::io::pipe().expect("a pipe");
     drop(reader);
-    let child = Command::new(env!("CARGO_BIN_EXE_stagectl"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stagectl"))
         .args(args)
         .current_dir(root())
         .stdin(Stdio::null())
@@ -85,6 +86,15 @@ fn with_closed_stdout(args: &[&str]) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("stagectl runs");
+    // A hang fails the test (after a generous 60 s) instead of holding the suite.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("stagectl is waited for").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("stagectl {args:?} did not end within 60 s with its stdout closed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     child.wait_with_output().expect("stagectl ends")
 }
 

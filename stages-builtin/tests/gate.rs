@@ -214,8 +214,14 @@ fn a_fifo_as_the_delivered_document_is_refused_without_blocking() {
             return;
         }
     }
-    // Before the fix, reading it blocked the run forever: this test would hang.
-    let msg = delivered_failure(fifo.to_str().unwrap());
+    // Before the fix, reading it blocked the run forever: now a hang fails the test.
+    let path = fifo.to_str().unwrap().to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(delivered_failure(&path));
+    });
+    let msg =
+        rx.recv_timeout(Duration::from_secs(60)).expect("the gate returned (it did not block on the FIFO)");
     assert!(
         msg.ends_with(
             "could not be loaded: it is not a regular file (a FIFO); `pdf_ir_path` must name a JSON file"

@@ -791,6 +791,16 @@ mod tests {
         );
     }
 
+    /// `f`'s result, failing the test if it takes more than 60 s: a hang fails instead of
+    /// holding the suite (no timing is asserted; the inputs take well under a second).
+    fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60)).expect("finished within 60 s (a hang otherwise)")
+    }
+
     /// A document of `n` aliases to one anchored `size`-byte string.
     fn wide_alias_doc(size: usize, n: usize) -> String {
         let mut text = format!("a: &a \"{}\"\nb: [", "x".repeat(size));
@@ -804,14 +814,14 @@ mod tests {
     #[test]
     fn aliases_are_bounded_by_expanded_bytes_not_alias_count() {
         // 10 KB × 50,000 = 500 MB if materialised: refused at the alias that crosses 64 MiB.
-        let e = parse_err(&wide_alias_doc(10_000, 50_000));
+        let e = bounded(|| parse_err(&wide_alias_doc(10_000, 50_000)));
         assert!(e.starts_with("t.yaml:2:"), "{e}");
         assert!(e.contains("expands to more than 64 MiB"), "{e}");
         // 1 MB × 400,000 (400 GB): refused after 64 of them, not out of memory.
-        let e = parse_err(&wide_alias_doc(1_000_000, 400_000));
+        let e = bounded(|| parse_err(&wide_alias_doc(1_000_000, 400_000)));
         assert!(e.contains("expands to more than 64 MiB"), "{e}");
         // A modest use of aliases still loads: 1 KB × 1,000 = 1 MB.
-        let ok = parse(&wide_alias_doc(1_000, 1_000));
+        let ok = bounded(|| parse(&wide_alias_doc(1_000, 1_000)));
         assert_eq!(ok.value.get("b").and_then(Node::items).map(<[Node]>::len), Some(1_000));
     }
 
@@ -826,7 +836,7 @@ mod tests {
         text.push_str(&format!("\"{}\"", "y".repeat(1_000_000)));
         text.push_str(&"]".repeat(depth));
         text.push('\n');
-        let e = parse_err(&text);
+        let e = bounded(move || parse_err(&text));
         assert!(e.contains("expands to more than 64 MiB"), "{e}");
     }
 
@@ -837,7 +847,7 @@ mod tests {
             text.push_str(&format!("k{i}: {i}\n"));
         }
         text.push_str("k5: again\n");
-        let l = parse(&text);
+        let l = bounded(move || parse(&text));
         let entries = l.value.entries().map_or(0, <[(KeyNode, Node)]>::len);
         assert_eq!(entries, 100_000);
         assert_eq!(l.value.get("k5").and_then(Node::as_str), Some("again"));
