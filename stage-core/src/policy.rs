@@ -4,14 +4,23 @@
 //!
 //! Per policy: `max_attempts` (required, 1–10), `timeout_seconds` (required, 1–600),
 //! `backoff{strategy: exponential|linear|none, initial, maximum, jitter}` (defaults:
-//! exponential, 0.5, 30, true; for strategies other than `none`: `initial ≥ 0.05`,
-//! `maximum ≥ 0.1`, `maximum ≥ initial`), `circuit_breaker{failure_threshold 3–10,
-//! recovery_timeout 1–600}` (also `expected_exception`, a historical key that is accepted and
-//! ignored), `rate_limit{rate_limit_per_second 0.1–100}`.
+//! exponential, 0.5, 30, true; `initial` and `maximum` at most [`MAX_BACKOFF_SECONDS`], one
+//! day; for strategies other than `none`: `initial ≥ 0.05`, `maximum ≥ 0.1`,
+//! `maximum ≥ initial`), `circuit_breaker{failure_threshold 3–10, recovery_timeout 1–600}`
+//! (also `expected_exception`, a historical key that is accepted and ignored),
+//! `rate_limit{rate_limit_per_second 0.1–100}`.
+//!
+//! Every number is checked where it is read: a negative, non-finite (`.nan`, `.inf`) or
+//! out-of-range value is an error at its `file:line:column`, naming the field and the allowed
+//! range, so `stagectl validate` reports it and `stagectl run` refuses the file before anything
+//! runs. The runtime turns seconds into [`Duration`]s only through [`duration_from_secs`],
+//! which never panics, so even a [`Policy`] built in code with a wild value cannot bring a run
+//! down.
 
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::spec::diag::{Diagnostic, Loaded, Sink};
 use crate::spec::read::{self, suggestion};
@@ -22,6 +31,31 @@ use crate::spec::PipelineSpec;
 const BUILTIN_YAML: &str = include_str!("policy/builtin.yaml");
 /// The path shown in diagnostics about the built-in policies.
 pub const BUILTIN_PATH: &str = "<builtin>/resilience.yaml";
+
+/// The largest `backoff.initial` and `backoff.maximum`, in seconds: one day. A pause longer
+/// than that is a mistake, not a policy.
+pub const MAX_BACKOFF_SECONDS: f64 = 86_400.0;
+
+/// `secs` seconds as a [`Duration`], clamped to `0..=max_secs`; NaN is zero. Never panics,
+/// unlike [`Duration::from_secs_f64`] (which panics on negative, NaN, infinite and huge
+/// values): the one conversion the runtime uses for user-given seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use stage_core::policy::duration_from_secs;
+/// assert_eq!(duration_from_secs(1.5, 10.0), Duration::from_millis(1500));
+/// assert_eq!(duration_from_secs(1e308, 10.0), Duration::from_secs(10));
+/// assert_eq!(duration_from_secs(f64::INFINITY, 10.0), Duration::from_secs(10));
+/// assert_eq!(duration_from_secs(-1.0, 10.0), Duration::ZERO);
+/// assert_eq!(duration_from_secs(f64::NAN, 10.0), Duration::ZERO);
+/// ```
+pub fn duration_from_secs(secs: f64, max_secs: f64) -> Duration {
+    if secs.is_nan() {
+        return Duration::ZERO;
+    }
+    let max = if max_secs.is_nan() { 0.0 } else { max_secs.clamp(0.0, 1e15) };
+    Duration::try_from_secs_f64(secs.clamp(0.0, max)).unwrap_or(Duration::ZERO)
+}
 
 const TOP_KEYS: [&str; 1] = ["policies"];
 const POLICY_KEYS: [&str; 5] =
@@ -314,14 +348,7 @@ fn read_backoff(sink: &mut Sink, n: &Node, ctx: &str) -> Option<Backoff> {
         match m.get(key) {
             None => Some((default, None)),
             Some(v) => {
-                let x = read::number(sink, v, &format!("`{key}` in {what}"))?;
-                if x < 0.0 {
-                    sink.error(
-                        v.loc,
-                        format!("`{key}` in {what} must not be negative, found {}", read::fmt_num(x)),
-                    );
-                    return None;
-                }
+                let x = read::number_in(sink, v, &format!("`{key}` in {what}"), 0.0, MAX_BACKOFF_SECONDS)?;
                 Some((x, Some(v.loc)))
             }
         }
@@ -503,6 +530,48 @@ mod tests {
         assert_eq!(none.value.get("p").unwrap().backoff.strategy, BackoffStrategy::None);
         let default = PolicySet::load_str("r.yaml", &one("")).unwrap();
         assert_eq!(default.value.get("p").unwrap().backoff, Backoff::default());
+    }
+
+    #[test]
+    fn hostile_backoff_numbers_are_located_errors_with_the_range() {
+        assert_eq!(
+            errors(&one("    backoff: {initial: 1e308, maximum: 1e308}\n")),
+            [
+                "r.yaml:5:24: error: `initial` in `backoff` of policy `p` must be between 0 and 86400, found 1e308",
+                "r.yaml:5:40: error: `maximum` in `backoff` of policy `p` must be between 0 and 86400, found 1e308",
+            ]
+        );
+        assert_eq!(
+            errors(&one("    backoff: {maximum: 1e9}\n")),
+            ["r.yaml:5:24: error: `maximum` in `backoff` of policy `p` must be between 0 and 86400, found 1e9"]
+        );
+        assert_eq!(
+            errors(&one("    backoff: {initial: .nan, maximum: .inf}\n")),
+            [
+                "r.yaml:5:24: error: `initial` in `backoff` of policy `p` must be between 0 and 86400, found .nan",
+                "r.yaml:5:39: error: `maximum` in `backoff` of policy `p` must be between 0 and 86400, found .inf",
+            ]
+        );
+        assert_eq!(
+            errors(&one("    backoff: {initial: -1, maximum: 1e400}\n")),
+            [
+                "r.yaml:5:24: error: `initial` in `backoff` of policy `p` must be between 0 and 86400, found -1",
+                "r.yaml:5:37: error: `maximum` in `backoff` of policy `p` must be between 0 and 86400, found 1e400",
+            ]
+        );
+        let text = "policies:\n  p:\n    max_attempts: 1e30\n    timeout_seconds: -.inf\n    rate_limit: {rate_limit_per_second: .nan}\n";
+        assert_eq!(
+            errors(text),
+            [
+                "r.yaml:3:19: error: `max_attempts` of policy `p` must be between 1 and 10, found 1e30",
+                "r.yaml:4:22: error: `timeout_seconds` of policy `p` must be between 1 and 600, found -.inf",
+                "r.yaml:5:41: error: `rate_limit_per_second` in `rate_limit` of policy `p` must be between 0.1 and 100, found .nan",
+            ]
+        );
+        // The documented maximum itself is accepted.
+        let day =
+            PolicySet::load_str("r.yaml", &one("    backoff: {initial: 86400, maximum: 86400}\n")).unwrap();
+        assert_eq!(day.value.get("p").unwrap().backoff.maximum, MAX_BACKOFF_SECONDS);
     }
 
     #[test]

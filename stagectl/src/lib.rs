@@ -13,6 +13,42 @@
 //! Commands (each takes `--json`): `list`, `describe <type>`, `validate <files or dirs>`,
 //! `run <pipeline> <job or jobs file>`, `resume <job>`, `watch`, `graph <pipeline>`, `query text|similar|neighbors|stats`,
 //! `ledger get|set`, `runs [job]`. See `stagectl --help`.
+//!
+//! Every number on the command line is checked as it is parsed, with the allowed range in the
+//! message (exit 2, before anything runs): `--max-gate-wait` 0–86,400 seconds (one day; not
+//! negative, NaN or infinite), `--workers` and `--concurrency` 1–[`MAX_PARALLEL`], `--limit`
+//! 1–[`MAX_LIMIT`].
+//!
+//! Exit codes: 0 success; 1 a job failed (or `validate` found errors); 2 an error that ended
+//! the command (bad arguments included); 3 `resume` of a run still parked; 141 stdout was
+//! closed early (a pipe into `head`): the command stops quietly at its next write, as a
+//! process ended by `SIGPIPE` would, with no message.
+
+/// `println!` that returns the write's `io::Result` instead of panicking when stdout is a
+/// closed pipe (`stagectl list | head -1`): `outln!(...)?` ends the command, and [`main`]
+/// exits quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` that returns the write's `io::Result` (see `outln!`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `eprintln!` that ignores a closed stderr instead of panicking.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 
 pub mod commands;
 mod describe;
@@ -141,14 +177,14 @@ pub struct RunArgs {
     /// The persistent store: ledger, run reports, index and graph.
     #[arg(long, default_value = "stage-store")]
     pub store: PathBuf,
-    /// Stages of one run that may run at once.
-    #[arg(long, default_value_t = 1)]
+    /// Stages of one run that may run at once (1–1024).
+    #[arg(long, default_value_t = 1, value_parser = parallel, allow_hyphen_values = true)]
     pub workers: usize,
-    /// Runs of a batch that may run at once.
-    #[arg(long, default_value_t = 2)]
+    /// Runs of a batch that may run at once (1–1024).
+    #[arg(long, default_value_t = 2, value_parser = parallel, allow_hyphen_values = true)]
     pub concurrency: usize,
-    /// Cap every gate wait at this many seconds (real files wait 900–1800 s).
-    #[arg(long)]
+    /// Cap every gate wait at this many seconds, 0–86400 (real files wait 900–1800 s).
+    #[arg(long, value_parser = gate_wait_seconds, allow_hyphen_values = true)]
     pub max_gate_wait: Option<f64>,
     /// Rebase absolute storage paths of stage configs under the store.
     #[arg(long)]
@@ -174,16 +210,16 @@ pub enum Query {
     Text {
         /// The words to find.
         query: String,
-        /// How many hits.
-        #[arg(long, default_value_t = 5)]
+        /// How many hits (1–10000).
+        #[arg(long, default_value_t = 5, value_parser = limit, allow_hyphen_values = true)]
         limit: usize,
     },
     /// Nearest chunks to a text, by vector (the index's embedder).
     Similar {
         /// The text.
         text: String,
-        /// How many hits.
-        #[arg(long, default_value_t = 5)]
+        /// How many hits (1–10000).
+        #[arg(long, default_value_t = 5, value_parser = limit, allow_hyphen_values = true)]
         limit: usize,
     },
     /// The edges of an entity in the knowledge graph (by id or name).
@@ -219,16 +255,68 @@ pub enum LedgerCommand {
     },
 }
 
+/// The largest `--workers` and `--concurrency`.
+pub const MAX_PARALLEL: usize = 1024;
+/// The largest `--limit` of a query.
+pub const MAX_LIMIT: usize = 10_000;
+/// The largest `--max-gate-wait`, in seconds: one day, the longest gate wait a pipeline file
+/// may ask for.
+pub const MAX_GATE_WAIT_SECONDS: f64 = stage_core::spec::MAX_GATE_WAIT_SECONDS;
+/// The exit code when stdout was closed early (128 + `SIGPIPE`).
+pub const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// `--max-gate-wait`: seconds, finite, 0 to [`MAX_GATE_WAIT_SECONDS`].
+fn gate_wait_seconds(s: &str) -> Result<f64, String> {
+    let range = format!("seconds from 0 to {MAX_GATE_WAIT_SECONDS} (one day)");
+    let v: f64 = s.trim().parse().map_err(|_| format!("not a number; give {range}"))?;
+    if !v.is_finite() || !(0.0..=MAX_GATE_WAIT_SECONDS).contains(&v) {
+        return Err(format!("out of range; give {range}"));
+    }
+    Ok(v)
+}
+
+/// A whole number in `lo..=hi`.
+fn count_in(s: &str, lo: usize, hi: usize) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(v) if (lo..=hi).contains(&v) => Ok(v),
+        _ => Err(format!("give a whole number from {lo} to {hi}")),
+    }
+}
+
+/// `--workers`, `--concurrency`: 1 to [`MAX_PARALLEL`].
+fn parallel(s: &str) -> Result<usize, String> {
+    count_in(s, 1, MAX_PARALLEL)
+}
+
+/// `--limit`: 1 to [`MAX_LIMIT`].
+fn limit(s: &str) -> Result<usize, String> {
+    count_in(s, 1, MAX_LIMIT)
+}
+
 /// Runs the command line of this process and returns its exit code.
 pub fn main() -> ExitCode {
     init_tracing();
     match run(Cli::parse()) {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&*e) => ExitCode::from(EXIT_BROKEN_PIPE),
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether `e` (or what caused it) is a write to a closed pipe.
+fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn init_tracing() {

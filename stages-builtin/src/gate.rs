@@ -9,9 +9,16 @@
 //!   evaluations; `retry.max_attempts` caps evaluations per wait, and `retry.delay_seconds` (or
 //!   `backoff_seconds`) replaces the poll interval. With no timeout and no retry, the gate
 //!   evaluates once. A host can cap every wait ([`HostSettings::max_wait`]).
+//! - Never a busy loop, never an endless wait: evaluations are at least
+//!   [`MIN_GATE_PAUSE_SECONDS`] (0.5 s) apart, whatever `delay_seconds` says, and no wait
+//!   lasts more than [`MAX_GATE_WAIT_SECONDS`] (one day). The pipeline loader refuses a gate
+//!   with no timeout whose retries could wait longer; the stage enforces both bounds again for
+//!   definitions built in code.
 //! - Passed: the run goes on. If the ledger names a delivered document (`pdf_ir_path`, a JSON
 //!   file in the [`Document`] format, relative paths under the run directory), it is loaded and
-//!   written as `document`; otherwise the gate writes nothing.
+//!   written as `document`; otherwise the gate writes nothing. The document must be a regular
+//!   file (a FIFO, a device or a directory is refused without being opened for reading) of at
+//!   most [`MAX_DOCUMENT_BYTES`] (64 MiB).
 //! - Not passed when the wait ends: the run is **parked** (not failed).
 //!
 //! The ledger records `gate.<name>.status` (`passed` | `parked` | `failed`), `.attempts`,
@@ -19,16 +26,22 @@
 //! `gate.<name>.baselines`, so a resumed wait compares with the value first seen.
 //!
 //! [`HostSettings::max_wait`]: stage_core::HostSettings::max_wait
+//! [`MIN_GATE_PAUSE_SECONDS`]: stage_core::spec::MIN_GATE_PAUSE_SECONDS
+//! [`MAX_GATE_WAIT_SECONDS`]: stage_core::spec::MAX_GATE_WAIT_SECONDS
 
+use std::io::Read;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use stage_core::spec::{Baselines, Eval, FieldRef};
+use stage_core::policy::duration_from_secs;
+use stage_core::spec::{Baselines, Eval, FieldRef, MAX_GATE_WAIT_SECONDS, MIN_GATE_PAUSE_SECONDS};
 use stage_core::{stage, BoxError, StageContext};
 
 use crate::types::Document;
+
+/// The largest delivered document (`pdf_ir_path`) a gate reads: 64 MiB.
+pub const MAX_DOCUMENT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The gate stage's `config`: the condition and timing forms of contract §3, which the
 /// pipeline loader reads and merges into the bound gate definition. Listed here so that a
@@ -119,20 +132,24 @@ pub fn gate(ctx: &StageContext, #[config] _config: &GateConfig) -> Result<Option
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
 
-    let mut timeout = def.timeout_seconds.map(Duration::from_secs_f64);
+    let mut timeout = def.timeout_seconds.map(|t| duration_from_secs(t, MAX_GATE_WAIT_SECONDS));
     if let Some(cap) = ctx.host().max_wait {
         timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
     }
-    let pause = Duration::from_secs_f64(
-        def.retry.as_ref().and_then(|r| r.delay_seconds).unwrap_or(def.poll_interval_seconds).max(0.0),
+    // Never a busy loop (NaN and negative delays included), never a wait beyond a day.
+    let delay = def.retry.as_ref().and_then(|r| r.delay_seconds).unwrap_or(def.poll_interval_seconds);
+    let pause = duration_from_secs(
+        if delay.is_nan() { MIN_GATE_PAUSE_SECONDS } else { delay.max(MIN_GATE_PAUSE_SECONDS) },
+        MAX_GATE_WAIT_SECONDS,
     );
+    let longest = duration_from_secs(MAX_GATE_WAIT_SECONDS, MAX_GATE_WAIT_SECONDS);
     let max_attempts = def.retry.as_ref().map(|r| r.max_attempts.max(1));
     let started = ctx.clock().now();
     let elapsed = || ctx.clock().now().duration_since(started).unwrap_or_default();
 
     let mut attempts: u32 = 0;
     let passed = loop {
-        attempts += 1;
+        attempts = attempts.saturating_add(1);
         let read_error = std::cell::RefCell::new(None);
         let lookup = |f: &FieldRef| -> Option<Value> {
             let r = match f {
@@ -152,10 +169,11 @@ pub fn gate(ctx: &StageContext, #[config] _config: &GateConfig) -> Result<Option
             break true;
         }
         let out_of_attempts = max_attempts.is_some_and(|m| attempts >= m);
-        let waited_enough = match timeout {
-            Some(t) => elapsed() + pause > t,
-            None => max_attempts.is_none(),
-        };
+        let waited_enough = elapsed() + pause > longest
+            || match timeout {
+                Some(t) => elapsed() + pause > t,
+                None => max_attempts.is_none(),
+            };
         if out_of_attempts || waited_enough || ctx.is_cancelled() {
             break false;
         }
@@ -209,6 +227,62 @@ fn load_document(ctx: &StageContext, gate: &str, path: &str) -> Result<Document,
         path: full.display().to_string(),
         reason,
     };
-    let text = std::fs::read_to_string(&full).map_err(|e| err(e.to_string()))?;
+    let text = read_document(&full).map_err(err)?;
     serde_json::from_str(&text).map_err(|e| err(format!("not a document in the framework's format: {e}")))
+}
+
+/// Reads a delivered document: a regular file (symlinks followed) of at most
+/// [`MAX_DOCUMENT_BYTES`]. Anything else is refused before it is opened for reading, so a FIFO
+/// cannot block the run and `/dev/zero` cannot fill its memory.
+fn read_document(path: &std::path::Path) -> Result<String, String> {
+    let too_big = |len: u64| {
+        format!(
+            "it holds {len} bytes or more, over the {} MiB a delivered document may hold",
+            MAX_DOCUMENT_BYTES >> 20
+        )
+    };
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(format!(
+            "it is not a regular file ({}); `pdf_ir_path` must name a JSON file",
+            file_kind(&meta.file_type())
+        ));
+    }
+    if meta.len() > MAX_DOCUMENT_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    // The file may have been replaced between the check and the open: check what was opened.
+    let opened = file.metadata().map_err(|e| e.to_string())?;
+    if !opened.is_file() {
+        return Err("it is not a regular file; `pdf_ir_path` must name a JSON file".to_owned());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_DOCUMENT_BYTES + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("it is not UTF-8 text: {e}"))
+}
+
+/// What a file that is not a regular file is, for messages.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }
 }

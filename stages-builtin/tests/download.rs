@@ -720,3 +720,84 @@ fn path_evaluator_public_api() {
     assert_eq!(p.strings(&json!({"a": {"x": {"b": "1"}, "y": {"b": "2"}}})), ["1", "2"]);
     assert!("a[".parse::<UrlPath>().is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile storage configs: bounded templates, confinement under rebased paths
+
+#[test]
+fn deep_and_long_templates_are_refused_when_read_before_anything_is_created() {
+    let started = Instant::now();
+    let deep = "d/".repeat(3_000) + "{job_id}.pdf";
+    let e = serde_json::from_value::<DownloadConfig>(json!({"storage": {"filename_template": deep}}))
+        .unwrap_err();
+    assert!(e.to_string().contains("it is 6012 bytes long; a template may have at most 1024"), "{e}");
+    let nine = "a/".repeat(8) + "{job_id}.pdf";
+    let e = serde_json::from_value::<DownloadConfig>(json!({"storage": {"filename_template": nine}}))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "it has 9 `/`-separated parts; a template may have at most 8 (directories and the file name)"
+        ),
+        "{e}"
+    );
+    let eight = "a/".repeat(7) + "{job_id}.pdf";
+    assert!(
+        serde_json::from_value::<DownloadConfig>(json!({"storage": {"filename_template": eight}})).is_ok()
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn under_rebased_paths_dotdot_and_absolute_are_refused() {
+    let recs = [record("openalex", Some(&url("/ok.pdf")), json!({}))];
+    let mut c = Case::new("job-confined");
+    c.host.rebase_absolute_paths = true;
+    for (storage, expected) in [
+        (
+            json!({"base_path": "../outside"}),
+            "`base_path` `../outside` has a `..` part, refused: with rebased paths every download stays inside the run directory",
+        ),
+        (json!({"base_path": "/var/../../etc"}), "`base_path` `/var/../../etc` has a `..` part, refused"),
+        (
+            json!({"filename_template": "../../{job_id}.pdf"}),
+            "`filename_template` `../../{job_id}.pdf` is refused: it has a `..` part, and with rebased paths every download stays inside the run directory",
+        ),
+        (
+            json!({"filename_template": "/etc/{job_id}.pdf"}),
+            "`filename_template` `/etc/{job_id}.pdf` is refused: it starts with `/` (an absolute path)",
+        ),
+    ] {
+        let err = c.run(&recs, json!({ "storage": storage.clone() })).unwrap_err();
+        assert!(matches!(err, DownloadError::Storage { .. }), "{storage}: {err}");
+        assert!(err.to_string().contains(expected), "{storage}: {err}");
+        assert_eq!(c.field("pdf_downloaded"), Some(json!(false)));
+    }
+    assert!(!c.run.path().parent().unwrap().join("outside").exists());
+    assert_eq!(files(c.run.path()), Vec::<String>::new(), "nothing was written");
+    // Relative and absolute base paths without `..` land inside the run directory.
+    let out =
+        c.run(&recs, json!({"storage": {"base_path": "pdfs", "filename_template": "t/{job_id}"}})).unwrap();
+    assert_eq!(Path::new(&out[0].path), c.root().join("pdfs/t/job-confined.pdf"));
+    // Without rebasing, the template is flattened as before (contract §5).
+    let c = Case::new("job-free");
+    let out = c.run(&recs, json!({"storage": {"filename_template": "../../{job_id}.pdf"}})).unwrap();
+    assert_eq!(Path::new(&out[0].path), c.root().join("job-free.pdf"));
+}
+
+#[cfg(unix)]
+#[test]
+fn under_rebased_paths_a_base_path_through_a_symlink_outside_is_refused() {
+    let recs = [record("openalex", Some(&url("/ok.pdf")), json!({}))];
+    let mut c = Case::new("job-link-base");
+    c.host.rebase_absolute_paths = true;
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), c.run.path().join("var")).unwrap();
+    let err = c.run(&recs, json!({"storage": {"base_path": "/var/pdfs"}})).unwrap_err();
+    assert!(matches!(err, DownloadError::Storage { .. }), "{err}");
+    assert!(err.to_string().contains("outside the run directory"), "{err}");
+    assert_eq!(files(outside.path()), Vec::<String>::new(), "nothing created outside");
+    assert!(!outside.path().join("pdfs").exists(), "no directory created outside");
+    let err = c.run(&recs, json!({"storage": {"base_path": "var/pdfs"}})).unwrap_err();
+    assert!(err.to_string().contains("outside the run directory"), "{err}");
+    assert_eq!(files(outside.path()), Vec::<String>::new());
+}

@@ -188,3 +188,99 @@ fn a_changed_condition_keeps_its_baseline_across_a_park_and_passes_on_resume() {
     let resumed = runner.run_from(&p, again.state);
     assert_eq!(resumed.report.status, RunStatus::Completed, "{:#?}", resumed.report);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input: a delivered document that is not a regular file, or too big; a zero delay.
+
+/// Runs a gate that passes at once with `pdf_ir_path` set to `path`; the failure message.
+fn delivered_failure(path: &str) -> String {
+    let ledger = Arc::new(InMemoryLedger::new());
+    ledger.set("job-1", "pdf_ir_ready", json!(true)).unwrap();
+    ledger.set("job-1", "pdf_ir_path", json!(path)).unwrap();
+    let out = run(&plan(READY, ""), ledger, Arc::new(FakeClock::default()), HostSettings::default());
+    assert_eq!(out.report.status, RunStatus::Failed, "{path}: {:#?}", out.report);
+    out.report.stages[0].message.clone().unwrap_or_default()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_the_delivered_document_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("doc.json");
+    match std::process::Command::new("mkfifo").arg(&fifo).status() {
+        Ok(s) if s.success() => {}
+        _ => {
+            println!("notice: mkfifo is unavailable; skipping");
+            return;
+        }
+    }
+    // Before the fix, reading it blocked the run forever: now a hang fails the test.
+    let path = fifo.to_str().unwrap().to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(delivered_failure(&path));
+    });
+    let msg =
+        rx.recv_timeout(Duration::from_secs(60)).expect("the gate returned (it did not block on the FIFO)");
+    assert!(
+        msg.ends_with(
+            "could not be loaded: it is not a regular file (a FIFO); `pdf_ir_path` must name a JSON file"
+        ),
+        "{msg}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn dev_zero_and_directories_are_refused_as_documents() {
+    let msg = delivered_failure("/dev/zero");
+    assert!(
+        msg.ends_with("it is not a regular file (a device); `pdf_ir_path` must name a JSON file"),
+        "{msg}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let msg = delivered_failure(dir.path().to_str().unwrap());
+    assert!(
+        msg.ends_with("it is not a regular file (a directory); `pdf_ir_path` must name a JSON file"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_document_over_the_size_cap_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    // Sparse: no disk space used, no time spent; the cap is checked before reading.
+    std::fs::File::create(&big).unwrap().set_len(stages_builtin::gate::MAX_DOCUMENT_BYTES + 1).unwrap();
+    let msg = delivered_failure(big.to_str().unwrap());
+    assert!(
+        msg.ends_with("it holds 67108865 bytes or more, over the 64 MiB a delivered document may hold"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_zero_delay_still_pauses_the_minimum_between_evaluations() {
+    let gates = "  - name: ready\n    timeout_seconds: 60\n    retry: {max_attempts: 5, delay_seconds: 0}\n    condition: {field: pdf_ir_ready, equals: true}\n";
+    let (ledger, clock) = (Arc::new(InMemoryLedger::new()), Arc::new(FakeClock::default()));
+    let start = clock.now();
+    let out = run(&plan(gates, ""), ledger.clone(), clock.clone(), HostSettings::default());
+    assert_eq!(out.report.status, RunStatus::Parked);
+    assert_eq!(ledger.get("job-1", "gate.ready.attempts").unwrap(), Some(json!(5)));
+    // Four pauses of MIN_GATE_PAUSE_SECONDS (0.5 s), not four pauses of nothing.
+    assert_eq!(clock.now().duration_since(start).unwrap(), Duration::from_secs(2));
+}
+
+#[test]
+fn an_unbounded_retry_is_refused_when_planned() {
+    let gates = "  - name: ready\n    retry: {max_attempts: 4294967295, delay_seconds: 0}\n    condition: {field: pdf_ir_ready, equals: true}\n";
+    let yaml = format!(
+        "name: g\nversion: 2025-01-01\nstages:\n  - name: gate_ready\n    type: gate\ngates:\n{gates}"
+    );
+    let loaded = spec::load_str("g.yaml", &yaml).unwrap();
+    let e = Plan::new(&loaded.value, StageRegistry::global(), &PlanOptions::default()).unwrap_err();
+    assert!(
+        e.to_string().contains("g.yaml:8:12: error: gate `ready` has no `timeout_seconds` and its `retry` (4294967295 evaluations, 0.5 s apart)"),
+        "{e}"
+    );
+}

@@ -473,8 +473,9 @@ impl Runner {
         let policy = Some(policy);
         let max_attempts = policy.map_or(1, |p| p.max_attempts.max(1));
         // A gate's waiting is governed by its own timing, never by the policy's timeout.
-        let timeout =
-            policy.filter(|_| !stage.meta.can_park()).map(|p| Duration::from_secs_f64(p.timeout_seconds));
+        let timeout = policy.filter(|_| !stage.meta.can_park()).map(|p| {
+            crate::policy::duration_from_secs(p.timeout_seconds, crate::policy::MAX_BACKOFF_SECONDS)
+        });
         let breaker = policy.and_then(|p| p.circuit_breaker.as_ref());
         let breaker_key =
             if breaker.is_some() { format!("{}/{}", plan.pipeline.name, stage.name) } else { String::new() };

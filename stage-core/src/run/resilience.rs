@@ -8,7 +8,9 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use crate::policy::{Backoff, BackoffStrategy, CircuitBreaker, RateLimit};
+use crate::policy::{
+    duration_from_secs, Backoff, BackoffStrategy, CircuitBreaker, RateLimit, MAX_BACKOFF_SECONDS,
+};
 use crate::Clock;
 
 /// Per-runner resilience state: shared by every run of the runner.
@@ -43,7 +45,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Resilience {
     /// Waits for the policy's next rate-limit slot.
     pub(crate) fn acquire(&self, policy: &str, limit: &RateLimit, clock: &dyn Clock) {
-        let interval = Duration::from_secs_f64(1.0 / limit.rate_limit_per_second.max(f64::MIN_POSITIVE));
+        // A rate of 0.1/s (the smallest a policy file allows) is a 10 s interval; the cap only
+        // matters for a policy built in code with a wild rate.
+        let interval = duration_from_secs(1.0 / limit.rate_limit_per_second, MAX_BACKOFF_SECONDS);
         let wait = {
             let now = clock.now();
             let mut slots = lock(&self.limiters);
@@ -82,7 +86,7 @@ impl Resilience {
     pub(crate) fn record(&self, key: &str, breaker: &CircuitBreaker, ok: bool, clock: &dyn Clock) {
         let mut breakers = lock(&self.breakers);
         let state = breakers.entry(key.to_owned()).or_insert(Breaker::Closed { failures: 0 });
-        let recovery = Duration::from_secs_f64(breaker.recovery_timeout.max(0.0));
+        let recovery = duration_from_secs(breaker.recovery_timeout, MAX_BACKOFF_SECONDS);
         *state = match (*state, ok) {
             (_, true) => Breaker::Closed { failures: 0 },
             (Breaker::HalfOpen, false) => Breaker::Open { until: clock.now() + recovery },
@@ -94,7 +98,10 @@ impl Resilience {
         };
     }
 
-    /// The pause before attempt `attempt + 1`, after attempt `attempt` (1-based) failed.
+    /// The pause before attempt `attempt + 1`, after attempt `attempt` (1-based) failed:
+    /// never more than `maximum`, nor than [`MAX_BACKOFF_SECONDS`] (a policy file cannot give
+    /// more; a policy built in code with NaN, infinite or huge values gets a bounded pause, not
+    /// a panic).
     pub(crate) fn backoff(&self, backoff: &Backoff, attempt: u32) -> Duration {
         let base = match backoff.strategy {
             BackoffStrategy::None => return Duration::ZERO,
@@ -103,14 +110,15 @@ impl Resilience {
             }
             BackoffStrategy::Linear => backoff.initial * f64::from(attempt),
         };
-        let capped = base.min(backoff.maximum).max(0.0);
+        let capped = base.min(backoff.maximum).clamp(0.0, MAX_BACKOFF_SECONDS);
+        let capped = if capped.is_nan() { 0.0 } else { capped };
         let secs = if backoff.jitter {
             // Equal jitter: half the delay, plus a uniformly random part of the other half.
             capped / 2.0 + capped / 2.0 * self.uniform()
         } else {
             capped
         };
-        Duration::from_secs_f64(secs)
+        duration_from_secs(secs, MAX_BACKOFF_SECONDS)
     }
 
     /// A uniform number in [0, 1) (xorshift64*, seeded per process).
@@ -153,6 +161,44 @@ mod tests {
         assert!(distinct.len() > 150, "only {} distinct delays", distinct.len());
         let mean = samples.iter().sum::<f64>() / samples.len() as f64;
         assert!((1.35..1.65).contains(&mean), "mean {mean}");
+    }
+
+    #[test]
+    fn wild_backoff_numbers_give_bounded_pauses_not_panics() {
+        let r = Resilience::default();
+        let day = Duration::from_secs(86_400);
+        for (initial, maximum) in [
+            (1e308, 1e308),
+            (1e9, 1e9),
+            (f64::INFINITY, f64::INFINITY),
+            (f64::NAN, f64::NAN),
+            (-1.0, -5.0),
+            (0.5, f64::NAN),
+        ] {
+            for strategy in [BackoffStrategy::Exponential, BackoffStrategy::Linear] {
+                for jitter in [false, true] {
+                    let b = Backoff { strategy, initial, maximum, jitter };
+                    for attempt in [1, 2, 63, 64, u32::MAX] {
+                        let d = r.backoff(&b, attempt);
+                        assert!(d <= day, "{b:?} attempt {attempt}: {d:?}");
+                    }
+                }
+            }
+        }
+        let huge =
+            Backoff { strategy: BackoffStrategy::Exponential, initial: 1e308, maximum: 1e308, jitter: false };
+        assert_eq!(r.backoff(&huge, 1), day, "capped at one day");
+        let nan =
+            Backoff { strategy: BackoffStrategy::Linear, initial: f64::NAN, maximum: 1.0, jitter: false };
+        assert_eq!(r.backoff(&nan, 3), Duration::from_secs(1), "a NaN delay falls back to `maximum`");
+        // Rate limits and breakers built in code with wild numbers do not panic either.
+        let clock = FakeClock::default();
+        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-300] {
+            r.acquire("wild", &RateLimit { rate_limit_per_second: rate }, &clock);
+        }
+        let cb = CircuitBreaker { failure_threshold: 1, recovery_timeout: f64::INFINITY };
+        r.record("p/wild", &cb, false, &clock);
+        assert!(r.allow("p/wild", &cb, &clock).is_err());
     }
 
     #[test]

@@ -5,7 +5,10 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use super::condition::{read_timing, seconds, CondParser, Condition, Timing, DEFAULT_POLL_SECONDS};
+use super::condition::{
+    read_timing, seconds, CondParser, Condition, Timing, DEFAULT_POLL_SECONDS, MAX_GATE_WAIT_SECONDS,
+    MIN_GATE_PAUSE_SECONDS,
+};
 use super::diag::{Diagnostic, Severity, Sink};
 use super::model::{GateRetry, GateSpec, PipelineSpec, DEFAULT_PHASE_ORDER};
 use super::read::{self, backticked, suggestion, Map};
@@ -695,6 +698,10 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        let retry = g.and_then(|g| g.retry.clone());
+        if let (None, Some(r)) = (timeout, &retry) {
+            self.check_bounded_wait(&gate_name, r, poll.unwrap_or(DEFAULT_POLL_SECONDS));
+        }
         Some(EffectiveGate {
             name: gate_name,
             stage: i,
@@ -702,11 +709,33 @@ impl<'a> Checker<'a> {
             condition: condition?,
             timeout_seconds: timeout,
             poll_interval_seconds: poll.unwrap_or(DEFAULT_POLL_SECONDS),
-            retry: g.and_then(|g| g.retry.clone()),
+            retry,
             resume_stage: resume_stage.map(|(r, _)| r),
             resume_phase: resume_phase.map(|(p, _)| p),
             skip_download_on_resume: g.and_then(|g| g.skip_download_on_resume).unwrap_or(true),
         })
+    }
+
+    /// A gate with no timeout waits as long as its retries allow: `max_attempts` evaluations,
+    /// the pause (at least [`MIN_GATE_PAUSE_SECONDS`]) between each two. Longer than
+    /// [`MAX_GATE_WAIT_SECONDS`] is an error at `retry`.
+    fn check_bounded_wait(&mut self, gate: &str, retry: &GateRetry, poll: f64) {
+        let pause = retry.delay_seconds.unwrap_or(poll).max(MIN_GATE_PAUSE_SECONDS);
+        let wait = f64::from(retry.max_attempts.saturating_sub(1)) * pause;
+        if wait > MAX_GATE_WAIT_SECONDS {
+            let most = (MAX_GATE_WAIT_SECONDS / pause).floor() as u64 + 1;
+            self.sink.error(
+                retry.loc,
+                format!(
+                    "gate `{gate}` has no `timeout_seconds` and its `retry` ({} evaluations, {} s apart) may wait {} s, more than the longest gate wait ({} s, one day); give the gate a `timeout_seconds` (1–{}) or at most {most} `max_attempts` at this delay",
+                    retry.max_attempts,
+                    seconds(pause),
+                    seconds(wait),
+                    seconds(MAX_GATE_WAIT_SECONDS),
+                    seconds(MAX_GATE_WAIT_SECONDS),
+                ),
+            );
+        }
     }
 
     fn most_specific(

@@ -626,6 +626,13 @@ pub const TIMEOUT_RANGE: (f64, f64) = (1.0, 86_400.0);
 pub const POLL_RANGE: (f64, f64) = (0.5, 300.0);
 /// `poll_interval_seconds` when none is given.
 pub const DEFAULT_POLL_SECONDS: f64 = 5.0;
+/// The shortest pause between two evaluations of a gate's condition, in seconds: a smaller
+/// `retry.delay_seconds` (0 included) is raised to it, so a gate never busy-loops.
+pub const MIN_GATE_PAUSE_SECONDS: f64 = POLL_RANGE.0;
+/// The longest a gate may wait, in seconds (one day, the largest `timeout_seconds`): a gate
+/// with no `timeout_seconds` whose `retry` allows a longer wait (`max_attempts` evaluations,
+/// [`MIN_GATE_PAUSE_SECONDS`] or more apart) is a load-time error.
+pub const MAX_GATE_WAIT_SECONDS: f64 = TIMEOUT_RANGE.1;
 
 /// Reads the timing keys of a mapping (range-checked).
 pub(crate) fn read_timing(sink: &mut Sink, m: Map<'_>, ctx: &str) -> Timing {

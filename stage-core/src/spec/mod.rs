@@ -34,7 +34,7 @@ pub mod yaml;
 pub use check::{check, Checked, EffectiveGate};
 pub use condition::{
     json_eq, Baselines, Clause, Condition, Eval, FieldRef, Operator, Timing, DEFAULT_POLL_SECONDS,
-    POLL_RANGE, TIMEOUT_RANGE,
+    MAX_GATE_WAIT_SECONDS, MIN_GATE_PAUSE_SECONDS, POLL_RANGE, TIMEOUT_RANGE,
 };
 pub use diag::{Diagnostic, LoadError, Loaded, Severity};
 pub use load::{load_dir, load_file, load_file_partial, load_str};

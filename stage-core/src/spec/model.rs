@@ -194,9 +194,12 @@ pub struct MetadataOverrides {
 /// `retry` of a gate: evaluations per wait, and the pause between them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GateRetry {
-    /// `max_attempts` (≥ 1): evaluations per wait.
+    /// `max_attempts` (≥ 1): evaluations per wait. With no `timeout_seconds`, the wait it
+    /// allows must fit in [`MAX_GATE_WAIT_SECONDS`](super::MAX_GATE_WAIT_SECONDS).
     pub max_attempts: u32,
-    /// `delay_seconds` or `backoff_seconds` (≥ 0); absent, the poll interval.
+    /// `delay_seconds` or `backoff_seconds` (0–86,400); absent, the poll interval. A gate
+    /// pauses at least [`MIN_GATE_PAUSE_SECONDS`](super::MIN_GATE_PAUSE_SECONDS) whatever it
+    /// says.
     pub delay_seconds: Option<f64>,
     /// Where the mapping starts.
     pub loc: Loc,

@@ -2,7 +2,7 @@
 //! Shared by the pipeline loader and the policy loader.
 
 use super::diag::Sink;
-use super::yaml::{KeyNode, Loc, Node, NodeKind, ScalarValue};
+use super::yaml::{KeyNode, Loc, Node, NodeKind, Scalar, ScalarValue};
 use crate::suggest::{did_you_mean, nearest};
 
 /// A mapping node and its entries.
@@ -146,6 +146,10 @@ pub(crate) fn number(sink: &mut Sink, node: &Node, what: &str) -> Option<f64> {
         match s.value {
             ScalarValue::Int(i) => return Some(i as f64),
             ScalarValue::Float(f) if f.is_finite() => return Some(f),
+            ScalarValue::Float(_) => {
+                sink.error(node.loc, format!("{what} must be a finite number, found `{}`", s.text));
+                return None;
+            }
             _ => {}
         }
     }
@@ -153,14 +157,26 @@ pub(crate) fn number(sink: &mut Sink, node: &Node, what: &str) -> Option<f64> {
     None
 }
 
-/// Expects a number within `lo..=hi`.
+/// Expects a number within `lo..=hi`; a non-finite one (`.nan`, `.inf`, `1e400`) is out of
+/// range too. The message names the range and the number as written.
 pub(crate) fn number_in(sink: &mut Sink, node: &Node, what: &str, lo: f64, hi: f64) -> Option<f64> {
-    let v = number(sink, node, what)?;
-    if v < lo || v > hi {
+    let out_of_range = |sink: &mut Sink, written: &str| {
         sink.error(
             node.loc,
-            format!("{what} must be between {} and {}, found {}", fmt_num(lo), fmt_num(hi), fmt_num(v)),
+            format!("{what} must be between {} and {}, found {written}", fmt_num(lo), fmt_num(hi)),
         );
+    };
+    let written = match &node.kind {
+        NodeKind::Scalar(Scalar { value: ScalarValue::Float(f), text, .. }) if !f.is_finite() => {
+            out_of_range(sink, text);
+            return None;
+        }
+        NodeKind::Scalar(Scalar { text, .. }) => text.clone(),
+        _ => String::new(),
+    };
+    let v = number(sink, node, what)?;
+    if v < lo || v > hi {
+        out_of_range(sink, &written);
         return None;
     }
     Some(v)
@@ -172,6 +188,11 @@ pub(crate) fn integer_in(sink: &mut Sink, node: &Node, what: &str, lo: i64, hi: 
         NodeKind::Scalar(s) => match s.value {
             ScalarValue::Int(i) => Some(i),
             ScalarValue::Float(f) if f.fract() == 0.0 && f.abs() < 9e15 => Some(f as i64),
+            // A whole number too large for `i64` (or infinite): out of range, said so.
+            ScalarValue::Float(f) if !f.is_nan() && (f.is_infinite() || f.fract() == 0.0) => {
+                sink.error(node.loc, format!("{what} must be between {lo} and {hi}, found {}", s.text));
+                return None;
+            }
             _ => None,
         },
         _ => None,

@@ -949,3 +949,55 @@ fn order_is_topological_with_declaration_order_ties() {
     assert_eq!(c.order, [3, 1, 2, 0, 4]);
     assert!(c.diagnostics.is_empty());
 }
+
+// Hostile numbers: every gate number is range-checked where it is read, and a wait must be
+// bounded.
+
+#[test]
+fn a_gate_whose_retries_wait_without_bound_is_an_error_at_retry() {
+    let gates = |retry: &str, extra: &str| {
+        format!(
+            "gates:\n  - name: ready\n    resume_stage: chunk\n    condition: {{field: pdf_ir_ready, equals: true}}\n    retry: {retry}\n{extra}"
+        )
+    };
+    // The adversarial input: 4,294,967,295 evaluations, no delay, no timeout (spun a core).
+    let text = two_phase("waiter", "", &gates("{max_attempts: 4294967295, delay_seconds: 0}", ""));
+    assert_eq!(
+        check_msgs(&text),
+        ["p.yaml:22:12: error: gate `ready` has no `timeout_seconds` and its `retry` (4294967295 evaluations, 0.5 s apart) may wait 2147483647 s, more than the longest gate wait (86400 s, one day); give the gate a `timeout_seconds` (1–86400) or at most 172801 `max_attempts` at this delay"]
+    );
+    // The poll interval is the pause when `retry` gives none.
+    let text = two_phase("waiter", "", &gates("{max_attempts: 1000}", "    poll_interval_seconds: 300\n"));
+    assert_eq!(
+        check_msgs(&text),
+        ["p.yaml:22:12: error: gate `ready` has no `timeout_seconds` and its `retry` (1000 evaluations, 300 s apart) may wait 299700 s, more than the longest gate wait (86400 s, one day); give the gate a `timeout_seconds` (1–86400) or at most 289 `max_attempts` at this delay"]
+    );
+    // A timeout bounds it; so does a retry within a day.
+    let text = two_phase(
+        "waiter",
+        "",
+        &gates("{max_attempts: 4294967295, delay_seconds: 0}", "    timeout_seconds: 60\n"),
+    );
+    assert_eq!(check_msgs(&text), Vec::<String>::new());
+    let text = two_phase("waiter", "", &gates("{max_attempts: 289, delay_seconds: 300}", ""));
+    assert_eq!(check_msgs(&text), Vec::<String>::new());
+}
+
+#[test]
+fn hostile_gate_numbers_are_located_range_errors() {
+    let text = format!(
+        "{HEAD}stages: [{{name: a, type: t}}]\ngates:\n  - name: g\n    timeout_seconds: -1\n    poll_interval_seconds: .nan\n    retry: {{max_attempts: 1e308, delay_seconds: .inf}}\n  - name: h\n    timeout_seconds: 1e308\n    retry: {{max_attempts: -1, delay_seconds: -0.5}}\n"
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "p.yaml:6:22: error: `timeout_seconds` of gate `g` must be between 1 and 86400, found -1",
+            "p.yaml:7:28: error: `poll_interval_seconds` of gate `g` must be between 0.5 and 300, found .nan",
+            "p.yaml:8:27: error: `max_attempts` in `retry` of gate `g` must be between 1 and 4294967295, found 1e308",
+            "p.yaml:8:49: error: `delay_seconds` in `retry` of gate `g` must be between 0 and 86400, found .inf",
+            "p.yaml:10:22: error: `timeout_seconds` of gate `h` must be between 1 and 86400, found 1e308",
+            "p.yaml:11:27: error: `max_attempts` in `retry` of gate `h` must be between 1 and 4294967295, found -1",
+            "p.yaml:11:46: error: `delay_seconds` in `retry` of gate `h` must be between 0 and 86400, found -0.5",
+        ]
+    );
+}

@@ -9,10 +9,16 @@
 //!   honoured; any other tag is a located error.
 //! * Anchors and aliases are resolved: an alias is a copy of the anchored node (its sub-nodes
 //!   keep the locations of the anchored text; the copy itself is located at the alias). Merge
-//!   keys (`<<`) get no special meaning. A document that expands to more than
-//!   [`MAX_NODES`] nodes through aliases is rejected.
+//!   keys (`<<`) get no special meaning.
+//! * Bounded by what is materialised, not by what is written: a document whose tree (every
+//!   node, anchored copies and alias expansions included) holds more than [`MAX_NODES`] nodes
+//!   or weighs more than [`MAX_EXPANDED_BYTES`] is rejected, at the node that crossed the
+//!   line, before it is built. A node weighs [`NODE_WEIGHT`] bytes plus the text of its
+//!   scalar (twice for a string) or key; so a 10 KB anchor referenced 50,000 times (500 MB) is refused after a few
+//!   thousand aliases, in milliseconds, whatever the number of aliases.
 //! * A key repeated in one mapping: the last value wins (it takes the first key's slot), with a
-//!   warning naming both lines. Keys must be scalars.
+//!   warning naming both lines (found through a hash map: linear in the number of keys). Keys
+//!   must be scalars.
 //! * A file holds one document; malformed YAML is one error at the parser's line and column.
 
 use std::collections::HashMap;
@@ -26,6 +32,14 @@ use super::diag::{LoadError, Loaded, Sink};
 
 /// Most nodes a document may expand to (through aliases) before it is rejected.
 pub const MAX_NODES: usize = 1_000_000;
+/// Most bytes a document may materialise (its nodes at [`NODE_WEIGHT`] each, plus the text of
+/// every scalar and key, twice for a string, which is held as its value and as its text; alias
+/// expansions and anchored copies included) before it is rejected:
+/// 64 MiB, a few thousand times any real pipeline file, and a bound on the loader's memory
+/// (a few hundred MB at most).
+pub const MAX_EXPANDED_BYTES: usize = 64 * 1024 * 1024;
+/// What one node counts for in [`MAX_EXPANDED_BYTES`], besides its text.
+pub const NODE_WEIGHT: usize = 64;
 /// Deepest nesting of mappings and sequences accepted.
 pub const MAX_DEPTH: usize = 200;
 
@@ -266,6 +280,7 @@ pub fn parse_str(path: &Arc<Path>, text: &str) -> Result<Loaded<Node>, LoadError
         anchors: HashMap::new(),
         sink: Sink::new(path),
         nodes: 0,
+        bytes: 0,
     };
     match b.document() {
         Ok(root) => b.sink.finish(root),
@@ -324,9 +339,18 @@ fn err<T>(loc: Loc, message: impl Into<String>) -> Result<T, YamlError> {
 
 struct Builder<'a> {
     parser: Parser<'a, StrInput<'a>>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes, with their node count and weight.
+    anchors: HashMap<usize, (Node, Size)>,
     sink: Sink,
     nodes: usize,
+    bytes: usize,
+}
+
+/// What a subtree costs: its nodes and its weight in bytes.
+#[derive(Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    bytes: usize,
 }
 
 enum Want {
@@ -342,12 +366,25 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn count(&mut self, n: usize, loc: Loc) -> Result<(), YamlError> {
-        self.nodes = self.nodes.saturating_add(n);
+    /// Adds `size` to what the document materialises; an error at `loc` past a limit.
+    fn count(&mut self, size: Size, loc: Loc) -> Result<(), YamlError> {
+        self.nodes = self.nodes.saturating_add(size.nodes);
+        self.bytes = self.bytes.saturating_add(size.bytes);
         if self.nodes > MAX_NODES {
             return err(
                 loc,
-                format!("the document expands to more than {MAX_NODES} nodes (through aliases)"),
+                format!(
+                    "the document expands to more than {MAX_NODES} nodes (through aliases); make it smaller"
+                ),
+            );
+        }
+        if self.bytes > MAX_EXPANDED_BYTES {
+            return err(
+                loc,
+                format!(
+                    "the document expands to more than {} MiB (through aliases or very long text); make it smaller",
+                    MAX_EXPANDED_BYTES >> 20
+                ),
             );
         }
         Ok(())
@@ -392,25 +429,30 @@ impl<'a> Builder<'a> {
         if depth > MAX_DEPTH {
             return err(loc, format!("nesting deeper than {MAX_DEPTH} levels"));
         }
-        self.count(1, loc)?;
         match ev {
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some(n) => {
-                    let mut n = n.clone();
-                    let size = node_count(&n);
-                    self.count(size, loc)?;
+                Some((_, size)) => {
+                    // Counted before it is copied: an alias bomb is refused before it is built.
+                    self.count(*size, loc)?;
+                    let mut n = self.anchors.get(&id).map_or_else(|| Node::null(loc), |(n, _)| n.clone());
                     n.loc = loc;
                     Ok(n)
                 }
                 None => err(loc, "alias to an anchor that is not defined before it"),
             },
             Event::Scalar(text, style, anchor, tag) => {
+                self.count(Size { nodes: 1, bytes: NODE_WEIGHT.saturating_add(text.len()) }, loc)?;
                 let scalar = resolve_scalar(&text, style, tag.as_deref(), loc)?;
+                if let ScalarValue::Str(v) = &scalar.value {
+                    // A string is held twice: as its value and as its text.
+                    self.count(Size { nodes: 0, bytes: v.len() }, loc)?;
+                }
                 let node = Node { kind: NodeKind::Scalar(scalar), loc };
-                self.remember(anchor, &node);
+                self.remember(anchor, &node)?;
                 Ok(node)
             }
             Event::SequenceStart(anchor, tag) => {
+                self.count(Size { nodes: 1, bytes: NODE_WEIGHT }, loc)?;
                 check_collection_tag(tag.as_deref(), Want::Seq, loc)?;
                 let mut items = Vec::new();
                 loop {
@@ -421,12 +463,15 @@ impl<'a> Builder<'a> {
                     }
                 }
                 let node = Node { kind: NodeKind::Sequence(items), loc };
-                self.remember(anchor, &node);
+                self.remember(anchor, &node)?;
                 Ok(node)
             }
             Event::MappingStart(anchor, tag) => {
+                self.count(Size { nodes: 1, bytes: NODE_WEIGHT }, loc)?;
                 check_collection_tag(tag.as_deref(), Want::Map, loc)?;
                 let mut entries: Vec<(KeyNode, Node)> = Vec::new();
+                // Each key's slot in `entries`: repeated keys are found in constant time.
+                let mut slots: HashMap<String, usize> = HashMap::new();
                 loop {
                     let (ev, span) = self.next()?;
                     let key = match ev {
@@ -444,7 +489,7 @@ impl<'a> Builder<'a> {
                     };
                     let (ev, span) = self.next()?;
                     let value = self.node(ev, span, depth + 1)?;
-                    if let Some(slot) = entries.iter_mut().find(|(k, _)| k.text == key.text) {
+                    if let Some(slot) = slots.get(&key.text).and_then(|&i| entries.get_mut(i)) {
                         self.sink.warning(
                             key.loc,
                             format!(
@@ -454,30 +499,51 @@ impl<'a> Builder<'a> {
                         );
                         *slot = (key, value);
                     } else {
+                        slots.insert(key.text.clone(), entries.len());
                         entries.push((key, value));
                     }
                 }
                 let node = Node { kind: NodeKind::Mapping(entries), loc };
-                self.remember(anchor, &node);
+                self.remember(anchor, &node)?;
                 Ok(node)
             }
             _ => err(loc, "invalid YAML: unexpected event"),
         }
     }
 
-    fn remember(&mut self, anchor: usize, node: &Node) {
+    /// Keeps a copy of an anchored node for its aliases. The copy is materialised too, so it
+    /// counts (nested anchors would otherwise copy a large subtree once per level).
+    fn remember(&mut self, anchor: usize, node: &Node) -> Result<(), YamlError> {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = size_of(node);
+            self.count(size, node.loc)?;
+            self.anchors.insert(anchor, (node.clone(), size));
         }
+        Ok(())
     }
 }
 
-fn node_count(n: &Node) -> usize {
+/// The nodes and weight of a subtree (a mapping's keys count as nodes, as when parsed).
+fn size_of(n: &Node) -> Size {
+    let mut size = Size { nodes: 1, bytes: NODE_WEIGHT };
+    let mut add = |s: Size| {
+        size.nodes = size.nodes.saturating_add(s.nodes);
+        size.bytes = size.bytes.saturating_add(s.bytes);
+    };
     match &n.kind {
-        NodeKind::Scalar(_) => 1,
-        NodeKind::Sequence(s) => 1 + s.iter().map(node_count).sum::<usize>(),
-        NodeKind::Mapping(m) => 1 + m.iter().map(|(_, v)| 1 + node_count(v)).sum::<usize>(),
+        NodeKind::Scalar(s) => {
+            let value = if let ScalarValue::Str(v) = &s.value { v.len() } else { 0 };
+            add(Size { nodes: 0, bytes: s.text.len().saturating_add(value) });
+        }
+        NodeKind::Sequence(items) => items.iter().for_each(|i| add(size_of(i))),
+        NodeKind::Mapping(entries) => {
+            for (k, v) in entries {
+                add(Size { nodes: 1, bytes: NODE_WEIGHT.saturating_add(k.text.len()) });
+                add(size_of(v));
+            }
+        }
     }
+    size
 }
 
 fn tag_text(tag: &Tag) -> String {
@@ -723,6 +789,70 @@ mod tests {
             parse_err("a: *nope\n"),
             "t.yaml:1:4: error: invalid YAML: while parsing node, found unknown anchor"
         );
+    }
+
+    /// `f`'s result, failing the test if it takes more than 60 s: a hang fails instead of
+    /// holding the suite (no timing is asserted; the inputs take well under a second).
+    fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60)).expect("finished within 60 s (a hang otherwise)")
+    }
+
+    /// A document of `n` aliases to one anchored `size`-byte string.
+    fn wide_alias_doc(size: usize, n: usize) -> String {
+        let mut text = format!("a: &a \"{}\"\nb: [", "x".repeat(size));
+        for i in 0..n {
+            text.push_str(if i == 0 { "*a" } else { ", *a" });
+        }
+        text.push_str("]\n");
+        text
+    }
+
+    #[test]
+    fn aliases_are_bounded_by_expanded_bytes_not_alias_count() {
+        // 10 KB × 50,000 = 500 MB if materialised: refused at the alias that crosses 64 MiB.
+        let e = bounded(|| parse_err(&wide_alias_doc(10_000, 50_000)));
+        assert!(e.starts_with("t.yaml:2:"), "{e}");
+        assert!(e.contains("expands to more than 64 MiB"), "{e}");
+        // 1 MB × 400,000 (400 GB): refused after 64 of them, not out of memory.
+        let e = bounded(|| parse_err(&wide_alias_doc(1_000_000, 400_000)));
+        assert!(e.contains("expands to more than 64 MiB"), "{e}");
+        // A modest use of aliases still loads: 1 KB × 1,000 = 1 MB.
+        let ok = bounded(|| parse(&wide_alias_doc(1_000, 1_000)));
+        assert_eq!(ok.value.get("b").and_then(Node::items).map(<[Node]>::len), Some(1_000));
+    }
+
+    #[test]
+    fn anchored_copies_count_too() {
+        // An anchor on every level of a deep nest copies the big scalar once per level.
+        let mut text = String::new();
+        let depth = 150;
+        for i in 0..depth {
+            text.push_str(&format!("&n{i} ["));
+        }
+        text.push_str(&format!("\"{}\"", "y".repeat(1_000_000)));
+        text.push_str(&"]".repeat(depth));
+        text.push('\n');
+        let e = bounded(move || parse_err(&text));
+        assert!(e.contains("expands to more than 64 MiB"), "{e}");
+    }
+
+    #[test]
+    fn a_mapping_with_100000_keys_loads_in_linear_time() {
+        let mut text = String::new();
+        for i in 0..100_000 {
+            text.push_str(&format!("k{i}: {i}\n"));
+        }
+        text.push_str("k5: again\n");
+        let l = bounded(move || parse(&text));
+        let entries = l.value.entries().map_or(0, <[(KeyNode, Node)]>::len);
+        assert_eq!(entries, 100_000);
+        assert_eq!(l.value.get("k5").and_then(Node::as_str), Some("again"));
+        assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+        assert!(l.warnings[0].to_string().contains("key `k5` repeated in one mapping (lines 6 and 100001)"));
     }
 
     #[test]

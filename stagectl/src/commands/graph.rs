@@ -32,7 +32,7 @@ pub(crate) fn graph(
             .iter()
             .flat_map(|s| s.dependency_names().map(move |d| serde_json::json!({"from": d, "to": s.name})))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"nodes": nodes, "edges": edges}))?);
+        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({"nodes": nodes, "edges": edges}))?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let out = match format {
@@ -72,6 +72,6 @@ pub(crate) fn graph(
         }
         other => return Err(format!("unknown graph format `{other}`: use `mermaid` or `dot`").into()),
     };
-    print!("{out}");
+    out!("{out}")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -18,21 +18,21 @@ pub(crate) fn ledger(store: &Path, what: LedgerCommand, json: bool) -> Result<Ex
     let ledger = SqliteLedger::open(store)?;
     match what {
         LedgerCommand::Get { job_id, field: Some(field) } => match ledger.get(&job_id, &field)? {
-            Some(v) => println!("{v}"),
+            Some(v) => outln!("{v}")?,
             None => {
-                eprintln!("job `{job_id}` has no field `{field}`");
+                errln!("job `{job_id}` has no field `{field}`");
                 return Ok(ExitCode::FAILURE);
             }
         },
         LedgerCommand::Get { job_id, field: None } => {
             let fields = ledger.fields(&job_id)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&fields)?);
+                outln!("{}", serde_json::to_string_pretty(&fields)?)?;
             } else if fields.is_empty() {
-                println!("job `{job_id}` has no fields");
+                outln!("job `{job_id}` has no fields")?;
             } else {
                 for (k, v) in fields {
-                    println!("{k} = {v}");
+                    outln!("{k} = {v}")?;
                 }
             }
         }
@@ -44,7 +44,7 @@ pub(crate) fn ledger(store: &Path, what: LedgerCommand, json: bool) -> Result<Ex
                 ledger.set(&job_id, &field, v.clone())?;
             }
             if !json {
-                println!("{job_id}: {}{field} = {v}", if metadata { "metadata." } else { "" });
+                outln!("{job_id}: {}{field} = {v}", if metadata { "metadata." } else { "" })?;
             }
         }
     }

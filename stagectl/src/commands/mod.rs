@@ -23,9 +23,9 @@ pub(crate) fn dispatch(cli: Cli, registry: &StageRegistry) -> Result<ExitCode, C
         Command::Describe { stage_type } => {
             let meta = registry.get(&stage_type)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&metadata_json(meta))?);
+                outln!("{}", serde_json::to_string_pretty(&metadata_json(meta))?)?;
             } else {
-                print!("{}", describe_text(meta));
+                out!("{}", describe_text(meta))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -67,9 +67,9 @@ fn runs(store: &std::path::Path, job_id: Option<&str>, json: bool) -> Result<Exi
                 .iter()
                 .map(|r| serde_json::json!({"job_id": r[0], "status": r[1], "note": r[2]}))
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&all)?);
+            outln!("{}", serde_json::to_string_pretty(&all)?)?;
         } else {
-            println!("{}", table(&["JOB", "STATUS", "NOTE"], &rows));
+            outln!("{}", table(&["JOB", "STATUS", "NOTE"], &rows))?;
         }
         return Ok(ExitCode::SUCCESS);
     };
@@ -122,9 +122,9 @@ fn runs(store: &std::path::Path, job_id: Option<&str>, json: bool) -> Result<Exi
         "state": {"job": run.job, "stages": stages},
     });
     if json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
+        outln!("{}", serde_json::to_string_pretty(&record)?)?;
     } else {
-        println!("job {} — {} — {}", run.job.job_id, run.status, run.pipeline_path.display());
+        outln!("job {} — {} — {}", run.job.job_id, run.status, run.pipeline_path.display())?;
         let rows: Vec<Vec<String>> = run
             .stages
             .iter()
@@ -137,7 +137,7 @@ fn runs(store: &std::path::Path, job_id: Option<&str>, json: bool) -> Result<Exi
                 ]
             })
             .collect();
-        println!("{}", table(&["STAGE", "STATUS", "OUTPUTS", "NOTE"], &rows));
+        outln!("{}", table(&["STAGE", "STATUS", "OUTPUTS", "NOTE"], &rows))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -145,7 +145,7 @@ fn runs(store: &std::path::Path, job_id: Option<&str>, json: bool) -> Result<Exi
 fn list(registry: &StageRegistry, json: bool) -> Result<ExitCode, CliError> {
     if json {
         let all: Vec<_> = registry.iter().map(metadata_json).collect();
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        outln!("{}", serde_json::to_string_pretty(&all)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = registry
@@ -167,9 +167,9 @@ fn list(registry: &StageRegistry, json: bool) -> Result<ExitCode, CliError> {
             ]
         })
         .collect();
-    println!("{}", table(&["TYPE", "WRITES", "READS", "VERSION", "CRATE", "DESCRIPTION"], &rows));
+    outln!("{}", table(&["TYPE", "WRITES", "READS", "VERSION", "CRATE", "DESCRIPTION"], &rows))?;
     for p in registry.problems() {
-        eprintln!("warning: {p}");
+        errln!("warning: {p}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -44,9 +44,9 @@ pub(crate) fn query(store: &Path, what: Query, json: bool) -> Result<ExitCode, C
         Query::Neighbors { entity } => {
             let edges = store.neighbors(&entity)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&edges)?);
+                outln!("{}", serde_json::to_string_pretty(&edges)?)?;
             } else if edges.is_empty() {
-                println!("no edges for `{entity}`");
+                outln!("no edges for `{entity}`")?;
             } else {
                 let rows: Vec<Vec<String>> = edges
                     .iter()
@@ -54,7 +54,7 @@ pub(crate) fn query(store: &Path, what: Query, json: bool) -> Result<ExitCode, C
                         vec![e.subject.clone(), e.predicate.clone(), e.object.clone(), clip(&e.evidence, 60)]
                     })
                     .collect();
-                println!("{}", table(&["SUBJECT", "PREDICATE", "OBJECT", "EVIDENCE"], &rows));
+                outln!("{}", table(&["SUBJECT", "PREDICATE", "OBJECT", "EVIDENCE"], &rows))?;
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -62,26 +62,27 @@ pub(crate) fn query(store: &Path, what: Query, json: bool) -> Result<ExitCode, C
             let graph = store.graph_stats()?;
             let chunks = store.chunk_count(None)?;
             if json {
-                println!("{}", json!({ "chunks": chunks, "nodes": graph.nodes, "edges": graph.edges }));
+                outln!("{}", json!({ "chunks": chunks, "nodes": graph.nodes, "edges": graph.edges }))?;
             } else {
-                println!(
+                outln!(
                     "chunks indexed: {chunks}\ngraph nodes:    {}\ngraph edges:    {}",
-                    graph.nodes, graph.edges
-                );
+                    graph.nodes,
+                    graph.edges
+                )?;
             }
             return Ok(ExitCode::SUCCESS);
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&hits)?);
+        outln!("{}", serde_json::to_string_pretty(&hits)?)?;
     } else if hits.is_empty() {
-        println!("no hits");
+        outln!("no hits")?;
     } else {
         let rows: Vec<Vec<String>> = hits
             .iter()
             .map(|h| vec![format!("{:.3}", h.score), h.chunk_id.clone(), h.job_id.clone(), clip(&h.text, 70)])
             .collect();
-        println!("{}", table(&["SCORE", "CHUNK", "JOB", "TEXT"], &rows));
+        outln!("{}", table(&["SCORE", "CHUNK", "JOB", "TEXT"], &rows))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -34,7 +34,7 @@ fn prepare(
         .check_resume(&record.fingerprint, record.completed())
         .map_err(|e| format!("job `{job}`: {e}"))?;
     for w in warnings {
-        eprintln!("warning: job `{job}`: {w}");
+        errln!("warning: job `{job}`: {w}");
     }
     let state: RunState = record.restore(&plan).map_err(|e| format!("job `{job}`: {e}"))?;
     let parked_at = state
@@ -89,7 +89,7 @@ pub(crate) fn resume(
         format!("no stored run for job `{job_id}` in {}; `stagectl run` stores one", options.store.display())
     })?;
     if record.status == "completed" {
-        println!("job `{job_id}` completed already: nothing to resume");
+        outln!("job `{job_id}` completed already: nothing to resume")?;
         return Ok(ExitCode::SUCCESS);
     }
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
@@ -97,10 +97,10 @@ pub(crate) fn resume(
     if !gate_holds(&r, &*ledger)? {
         let stage = &r.plan.stages[r.parked_at.expect("parked")];
         let gate = stage.gate.as_ref().map_or("?", |g| g.name.as_str());
-        println!(
+        outln!(
             "job `{job_id}` is still parked at gate `{gate}` (stage `{}`): its condition does not hold yet",
             stage.name
-        );
+        )?;
         return Ok(ExitCode::from(3));
     }
     let outcome = continue_run(r, options, ledger, &journal)?;
@@ -124,7 +124,7 @@ pub(crate) fn watch(
         let parked = journal.with_status("parked")?;
         if parked.is_empty() && (once || until_idle) {
             if !json {
-                println!("no parked runs");
+                outln!("no parked runs")?;
             }
             break;
         }
@@ -139,7 +139,7 @@ pub(crate) fn watch(
             }) {
                 Ok(r) => r,
                 Err(e) => {
-                    eprintln!("job `{job}`: {e}");
+                    errln!("job `{job}`: {e}");
                     failed = true;
                     next_check.insert(job, Instant::now() + Duration::from_secs(3600));
                     continue;
@@ -149,13 +149,16 @@ pub(crate) fn watch(
                 .parked_at
                 .and_then(|i| r.plan.stages[i].gate.as_ref())
                 .map_or(5.0, |g| g.poll_interval_seconds);
-            let poll = Duration::from_secs_f64(poll.max(0.5));
+            let poll = stage_core::policy::duration_from_secs(
+                poll.max(stage_core::spec::MIN_GATE_PAUSE_SECONDS),
+                stage_core::spec::POLL_RANGE.1,
+            );
             soonest = soonest.min(poll);
             if !gate_holds(&r, &*ledger)? {
                 next_check.insert(job, Instant::now() + poll);
                 continue;
             }
-            eprintln!("job `{job}`: gate condition holds; resuming");
+            errln!("job `{job}`: gate condition holds; resuming");
             let outcome = continue_run(r, options, ledger.clone(), &journal)?;
             failed |= outcome.reports.iter().any(|r| matches!(r, Ok(r) if r.status == RunStatus::Failed));
             print_outcome(&outcome, json)?;

@@ -43,7 +43,10 @@ impl BatchOptions {
             store: a.store.clone(),
             workers: a.workers,
             concurrency: a.concurrency,
-            max_gate_wait: a.max_gate_wait.map(Duration::from_secs_f64),
+            // Range-checked when parsed; converted without a possible panic all the same.
+            max_gate_wait: a
+                .max_gate_wait
+                .map(|s| stage_core::policy::duration_from_secs(s, crate::MAX_GATE_WAIT_SECONDS)),
             rebase_paths: a.rebase_paths,
             policies: a.policies.clone(),
             progress: !a.quiet && !json,
@@ -86,7 +89,7 @@ impl EventSink for Progress {
             EventKind::Parked { reason } => format!("PARKED: {reason}"),
             EventKind::Skipped { reason } => format!("skipped: {reason}"),
         };
-        eprintln!("[{}] {} ({}): {what}", e.job_id, e.stage, e.stage_type);
+        errln!("[{}] {} ({}): {what}", e.job_id, e.stage, e.stage_type);
         TracingSink.event(e);
     }
 }
@@ -308,22 +311,30 @@ pub(crate) fn run_command(
     std::fs::create_dir_all(&options.store)?;
     let plan = Plan::from_file(pipeline, registry, &plan_options(options)?)?;
     for w in &plan.warnings {
-        eprintln!("{w}");
+        errln!("{w}");
     }
     let jobs = expand_jobs(&plan, read_jobs(jobs)?)?;
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
     let runner = runner(options, ledger)?;
     // Each job's result is printed as it ends (with `--json`, one report object a line, in
     // completion order); only counts are kept.
+    // A closed stdout does not stop the batch (every run is in the journal); the command then
+    // ends as a closed pipe ends it.
     let out = std::io::stdout();
+    let closed = std::sync::atomic::AtomicBool::new(false);
     let counts = run_jobs_with(&plan, &jobs, &runner, &options.store, options.concurrency, &|_, job, r| {
         let request = job.metadata.get("request_id").and_then(|v| v.as_str());
         let text = if json { json_line(&r, &job.job_id, request) } else { text_block(&r, request) };
         let mut lock = out.lock();
-        let _ = std::io::Write::write_all(&mut lock, text.as_bytes());
+        if std::io::Write::write_all(&mut lock, text.as_bytes()).is_err() {
+            closed.store(true, Ordering::Relaxed);
+        }
     });
+    if closed.load(Ordering::Relaxed) {
+        return Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe).into());
+    }
     if !json {
-        println!("{}", summary(&counts));
+        outln!("{}", summary(&counts))?;
     }
     Ok(if counts.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -395,10 +406,10 @@ pub(crate) fn print_outcome(outcome: &BatchOutcome, json: bool) -> Result<(), Cl
     for (r, request) in outcome.reports.iter().zip(request_ids(outcome)) {
         counts.count(r);
         let job_id = r.as_ref().map_or("", |r| r.job_id.as_str());
-        print!("{}", if json { json_line(r, job_id, request) } else { text_block(r, request) });
+        out!("{}", if json { json_line(r, job_id, request) } else { text_block(r, request) })?;
     }
     if !json {
-        println!("{}", summary(&counts));
+        outln!("{}", summary(&counts))?;
     }
     Ok(())
 }

@@ -86,17 +86,17 @@ pub(crate) fn validate(
             }));
         } else {
             for d in diags.iter().filter(|d| d.severity != Severity::Info) {
-                println!("{d}");
+                outln!("{d}")?;
             }
             if errors == 0 {
-                println!("{}: ok", file.display());
+                outln!("{}: ok", file.display())?;
             }
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!("{} file(s), {} valid, {failed} with errors", files.len(), files.len() - failed);
+        outln!("{} file(s), {} valid, {failed} with errors", files.len(), files.len() - failed)?;
     }
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

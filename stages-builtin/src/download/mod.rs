@@ -31,7 +31,12 @@
 //! when the host sets `rebase_absolute_paths`) and `storage.filename_template`
 //! ([`FilenameTemplate`], default `{job_id}.pdf`). The file never lands outside the base
 //! directory: the name is sanitized and each directory is resolved (symlinks followed) and
-//! checked. The body streams to a temporary file in the target directory, hashed on the way,
+//! checked. Under a host that rebases paths (`stagectl --rebase-paths`) the run directory is
+//! the only root: absolute base paths are rebased under it, and a `..` in `base_path` or in
+//! the template, a template starting with `/`, or a directory on the way that resolves (through
+//! a symlink) outside the run directory is refused with an error naming it. Templates are
+//! bounded ([`MAX_TEMPLATE_BYTES`] bytes, [`MAX_TEMPLATE_DEPTH`] parts),
+//! checked when the config is read. The body streams to a temporary file in the target directory, hashed on the way,
 //! and is renamed into place only when complete; an existing file is replaced.
 //!
 //! ## HTTP
@@ -64,7 +69,7 @@ use serde_json::{json, Map, Value};
 use stage_core::{stage, Job, StageContext, StageError};
 
 pub use path::{PathError, UrlPath};
-pub use storage::{FilenameTemplate, TemplateError, PLACEHOLDERS};
+pub use storage::{FilenameTemplate, TemplateError, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH, PLACEHOLDERS};
 
 use crate::types::{DownloadedFile, Record};
 use fetch::{FetchError, Fetcher};
@@ -447,14 +452,27 @@ pub fn download_files(
     let storage_err = |reason: String| DownloadError::Storage { job_id: job_id.clone(), reason };
     let base = storage::base_dir(cfg.storage.base_path.as_deref(), ctx.host())
         .map_err(|e| fail(ctx, storage_err(format!("cannot resolve the base directory: {e}"))))?;
-    let target =
-        storage::prepare_target(&base, &relative).map_err(|reason| fail(ctx, storage_err(reason)))?;
+    let confined = storage::confined(ctx.host());
+    if let (Some(_), Some(why)) = (confined, cfg.storage.filename_template.escape()) {
+        return Err(fail(
+            ctx,
+            storage_err(format!(
+                "`filename_template` `{}` is refused: {why}, and with rebased paths every download stays inside the run directory; write it relative, without `..`",
+                cfg.storage.filename_template.as_str()
+            )),
+        ));
+    }
+    let target = storage::prepare_target(&base, &relative, confined)
+        .map_err(|reason| fail(ctx, storage_err(reason)))?;
     let (dir, name) = match (target.parent(), target.file_name()) {
         (Some(d), Some(n)) => (d.to_path_buf(), n.to_string_lossy().into_owned()),
         _ => return Err(fail(ctx, storage_err(format!("{} has no file name", target.display())))),
     };
 
-    let mut timeout = Duration::from_secs_f64(cfg.http.timeout_seconds);
+    // Checked when the config is read; converted without a possible panic all the same (an
+    // `HttpConfig` built in code may hold anything).
+    let mut timeout = stage_core::policy::duration_from_secs(cfg.http.timeout_seconds, 86_400.0)
+        .max(Duration::from_millis(1));
     if let Some(cap) = ctx.host().max_wait {
         timeout = timeout.min(cap).max(Duration::from_millis(1));
     }

@@ -16,6 +16,11 @@ pub const PLACEHOLDERS: &[&str] = &["doc_id", "job_id", "tenant_id", "timestamp"
 
 /// The longest file or directory name the template renders (longer ones are cut).
 const MAX_COMPONENT: usize = 150;
+/// The longest `filename_template`, in bytes.
+pub const MAX_TEMPLATE_BYTES: usize = 1024;
+/// The most `/`-separated parts a `filename_template` may have (directories and the file
+/// name): 8. Checked when the config is read, so nothing is created for a deeper one.
+pub const MAX_TEMPLATE_DEPTH: usize = 8;
 
 /// `storage.filename_template`: a file name with placeholders `{doc_id}` (the job's `doc_id`,
 /// else its `job_id`), `{job_id}`, `{tenant_id}` (else `default`) and `{timestamp}` (UTC,
@@ -26,6 +31,13 @@ const MAX_COMPONENT: usize = 150;
 /// leading `.` becomes `-`, `/` in the template itself makes subdirectories but empty, `.`
 /// and `..` parts are dropped (so `../../etc/passwd` renders `etc/passwd.pdf`), and `.pdf` is
 /// appended when the name does not end with it.
+///
+/// Bounded: at most [`MAX_TEMPLATE_BYTES`] bytes and [`MAX_TEMPLATE_DEPTH`] parts, checked when
+/// the config is read (a located error in `stagectl validate`), so a template 3,000 levels
+/// deep is refused before any directory is created. Under a host that rebases paths
+/// ([`HostSettings::rebase_absolute_paths`], `stagectl --rebase-paths`), a template with a
+/// `..` part or a leading `/` is refused when the stage runs instead of being flattened: the
+/// store is the only root.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct FilenameTemplate(String);
@@ -81,8 +93,34 @@ fn pieces(template: &str) -> Result<Vec<Piece<'_>>, TemplateError> {
 impl FilenameTemplate {
     /// Parses a template, checking its placeholders.
     pub fn parse(template: &str) -> Result<FilenameTemplate, TemplateError> {
+        let err = |reason: String| TemplateError { template: clip(template), reason };
+        if template.len() > MAX_TEMPLATE_BYTES {
+            return Err(err(format!(
+                "it is {} bytes long; a template may have at most {MAX_TEMPLATE_BYTES}",
+                template.len()
+            )));
+        }
+        let depth = template.split(['/', '\\']).filter(|p| !p.is_empty()).count();
+        if depth > MAX_TEMPLATE_DEPTH {
+            return Err(err(format!(
+                "it has {depth} `/`-separated parts; a template may have at most {MAX_TEMPLATE_DEPTH} (directories and the file name)"
+            )));
+        }
         pieces(template)?;
         Ok(FilenameTemplate(template.to_owned()))
+    }
+
+    /// Why the template could point outside its base directory if taken literally (a `..`
+    /// part, a leading `/` or `\`), if it could. Rendering flattens these; a confined host
+    /// refuses them.
+    pub fn escape(&self) -> Option<&'static str> {
+        if self.0.starts_with(['/', '\\']) {
+            Some("it starts with `/` (an absolute path)")
+        } else if self.0.split(['/', '\\']).any(|p| p == "..") {
+            Some("it has a `..` part")
+        } else {
+            None
+        }
     }
 
     /// The template as written.
@@ -128,6 +166,14 @@ impl FilenameTemplate {
             last.push_str(".pdf");
         }
         parts.iter().collect()
+    }
+}
+
+/// A template for messages: at most 80 characters.
+fn clip(template: &str) -> String {
+    match template.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &template[..i]),
+        None => template.to_owned(),
     }
 }
 
@@ -189,6 +235,15 @@ pub(crate) fn base_dir(base_path: Option<&str>, host: &HostSettings) -> io::Resu
             Some(run) => run.clone(),
             None => cwd()?.join("downloads"),
         },
+        Some(p) if confined(host).is_some() && p.components().any(|c| c == Component::ParentDir) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "`base_path` `{}` has a `..` part, refused: with rebased paths every download stays inside the run directory; remove the `..`",
+                    p.display()
+                ),
+            ));
+        }
         Some(p) if p.is_absolute() => match (&host.run_dir, host.rebase_absolute_paths) {
             (Some(run), true) => {
                 run.join(p.components().filter(|c| matches!(c, Component::Normal(_))).collect::<PathBuf>())
@@ -203,18 +258,80 @@ pub(crate) fn base_dir(base_path: Option<&str>, host: &HostSettings) -> io::Resu
     Ok(if base.is_absolute() { base } else { cwd()?.join(base) })
 }
 
+/// The root every download must stay in, when the host confines them: the run directory,
+/// under [`HostSettings::rebase_absolute_paths`].
+pub(crate) fn confined(host: &HostSettings) -> Option<&Path> {
+    host.run_dir.as_deref().filter(|_| host.rebase_absolute_paths)
+}
+
 /// Creates `base` and the directories of `relative` inside it, one at a time, checking after
-/// each that it resolves (symlinks followed) inside `base`. Returns the file's full path, whose
-/// parent is canonical.
-pub(crate) fn prepare_target(base: &Path, relative: &Path) -> Result<PathBuf, String> {
+/// each that it resolves (symlinks followed) inside `base`, and `base` itself inside `root`
+/// when given. Returns the file's full path, whose parent is canonical. Nothing is created
+/// for a `relative` deeper than [`MAX_TEMPLATE_DEPTH`].
+pub(crate) fn prepare_target(base: &Path, relative: &Path, root: Option<&Path>) -> Result<PathBuf, String> {
+    let parts: Vec<_> = relative.components().collect();
+    if parts.len() > MAX_TEMPLATE_DEPTH {
+        return Err(format!(
+            "`{}` has {} parts; at most {MAX_TEMPLATE_DEPTH} are allowed",
+            relative.display(),
+            parts.len()
+        ));
+    }
+    if let Some(outer) = root {
+        std::fs::create_dir_all(outer).map_err(|e| format!("cannot create {}: {e}", outer.display()))?;
+        let given = if outer.is_absolute() {
+            outer.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| format!("cannot resolve {}: {e}", outer.display()))?
+                .join(outer)
+        };
+        let outer = outer.canonicalize().map_err(|e| format!("cannot resolve {}: {e}", outer.display()))?;
+        // Walk down from the root one directory at a time, so that a symlink on the way is
+        // caught before anything is created through it.
+        let inside = base
+            .strip_prefix(&given)
+            .or_else(|_| base.strip_prefix(&outer))
+            .ok()
+            .map(Path::to_path_buf)
+            .or_else(|| base.canonicalize().ok()?.strip_prefix(&outer).ok().map(Path::to_path_buf));
+        let Some(inside) = inside else {
+            return Err(format!(
+                "the base directory {} is outside the run directory {}, refused (paths are rebased)",
+                base.display(),
+                outer.display()
+            ));
+        };
+        walk_inside(&outer, &inside, "the run directory")?;
+    }
     std::fs::create_dir_all(base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
     let root = base.canonicalize().map_err(|e| format!("cannot resolve {}: {e}", base.display()))?;
-    let parts: Vec<_> = relative.components().collect();
     let Some((file, dirs)) = parts.split_last() else {
         return Err("the file name is empty".to_owned());
     };
-    let mut dir = root.clone();
-    for part in dirs {
+    let dir = walk_inside(&root, &dirs.iter().collect::<PathBuf>(), "the base directory").map_err(|e| {
+        if dirs.iter().all(|c| matches!(c, Component::Normal(_))) {
+            e
+        } else {
+            format!("`{}` is not a plain name", relative.display())
+        }
+    })?;
+    let Component::Normal(file) = file else {
+        return Err(format!("`{}` is not a plain name", relative.display()));
+    };
+    let target = dir.join(file);
+    if target.is_dir() {
+        return Err(format!("{} is a directory", target.display()));
+    }
+    Ok(target)
+}
+
+/// Creates the directories of `relative` under the canonical `root`, one at a time, checking
+/// after each that it resolves (symlinks followed) inside `root`. Returns the last one,
+/// canonical.
+fn walk_inside(root: &Path, relative: &Path, what: &str) -> Result<PathBuf, String> {
+    let mut dir = root.to_path_buf();
+    for part in relative.components() {
         let Component::Normal(name) = part else {
             return Err(format!("`{}` is not a plain name", relative.display()));
         };
@@ -225,9 +342,9 @@ pub(crate) fn prepare_target(base: &Path, relative: &Path) -> Result<PathBuf, St
             Err(e) => return Err(format!("cannot create {}: {e}", next.display())),
         }
         let resolved = next.canonicalize().map_err(|e| format!("cannot resolve {}: {e}", next.display()))?;
-        if !resolved.starts_with(&root) || !resolved.is_dir() {
+        if !resolved.starts_with(root) || !resolved.is_dir() {
             return Err(format!(
-                "{} resolves to {}, outside the base directory {}",
+                "{} resolves to {}, outside {what} {}",
                 next.display(),
                 resolved.display(),
                 root.display()
@@ -235,14 +352,7 @@ pub(crate) fn prepare_target(base: &Path, relative: &Path) -> Result<PathBuf, St
         }
         dir = resolved;
     }
-    let Component::Normal(file) = file else {
-        return Err(format!("`{}` is not a plain name", relative.display()));
-    };
-    let target = dir.join(file);
-    if target.is_dir() {
-        return Err(format!("{} is a directory", target.display()));
-    }
-    Ok(target)
+    Ok(dir)
 }
 
 #[cfg(test)]

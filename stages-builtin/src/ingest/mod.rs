@@ -34,6 +34,12 @@
 //!
 //! A request that is a bare string is an `id` (a `doi` when it starts with `10.`).
 //!
+//! Reads never leave the data directory, symbolic links included: every file or folder is
+//! resolved (links followed) and must lie inside the data directory (itself resolved, so the
+//! data directory may be a link). A link that stays inside is followed; one that leads outside
+//! is refused — an error naming it when the request names it (`path`, `id`, the adapter's
+//! folder), a warning and a skip when it is one entry of a listed folder.
+//!
 //! `parameters.include` (a list of field names, dotted for nested ones) keeps only those fields
 //! of each record's `raw` source JSON.
 //!
@@ -384,6 +390,7 @@ impl AdapterRequest {
 
     /// The selected files, and whether their records must still be filtered by id or DOI.
     fn select_files(&self, folder: &str, extensions: &[&str]) -> Result<(Vec<PathBuf>, bool), AdapterError> {
+        let root = self.data_dir.canonicalize().unwrap_or_else(|_| self.data_dir.clone());
         if let Some(rel) = self.param_str("path").or_else(|| self.param_str("file")) {
             let rel_path = Path::new(rel);
             if !rel_path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
@@ -393,11 +400,14 @@ impl AdapterRequest {
             }
             for base in [self.data_dir.clone(), self.data_dir.join(folder)] {
                 let p = base.join(rel_path);
+                if p.is_file() || p.is_dir() {
+                    self.confine(&root, &p)?;
+                }
                 if p.is_file() {
                     return Ok((vec![p], false));
                 }
                 if p.is_dir() {
-                    return Ok((list_dir(&p, extensions, self)?, true));
+                    return Ok((list_dir(&p, extensions, self, &root)?, true));
                 }
             }
             return Err(AdapterError::NotFound(format!(
@@ -406,11 +416,15 @@ impl AdapterRequest {
             )));
         }
         let dir = self.data_dir.join(folder);
+        if dir.is_dir() {
+            self.confine(&root, &dir)?;
+        }
         if let Some(id) = self.id() {
             for stem in id_stems(id) {
                 for ext in extensions {
                     let p = dir.join(format!("{stem}.{ext}"));
                     if p.is_file() {
+                        self.confine(&root, &p)?;
                         return Ok((vec![p], false));
                     }
                 }
@@ -422,18 +436,53 @@ impl AdapterRequest {
                 self.data_dir.display()
             )));
         }
-        Ok((list_dir(&dir, extensions, self)?, true))
+        Ok((list_dir(&dir, extensions, self, &root)?, true))
+    }
+
+    /// An error unless `p` resolves (symbolic links followed) inside `root`, the resolved data
+    /// directory.
+    fn confine(&self, root: &Path, p: &Path) -> Result<(), AdapterError> {
+        match resolves_inside(root, p) {
+            Ok(()) => Ok(()),
+            Err(target) => Err(AdapterError::Request(format!(
+                "`{}` leads outside the data directory (to `{target}`, through a symbolic link), refused: reads stay inside the data directory",
+                self.display_path(p)
+            ))),
+        }
     }
 }
 
-/// The files of `dir` with one of `extensions`, sorted by name.
-fn list_dir(dir: &Path, extensions: &[&str], req: &AdapterRequest) -> Result<Vec<PathBuf>, AdapterError> {
+/// `Ok` when `p` resolves inside `root`; else where it leads (or why it cannot be resolved).
+fn resolves_inside(root: &Path, p: &Path) -> Result<(), String> {
+    match p.canonicalize() {
+        Ok(real) if real.starts_with(root) => Ok(()),
+        Ok(real) => Err(real.display().to_string()),
+        Err(e) => Err(format!("unresolvable: {e}")),
+    }
+}
+
+/// The files of `dir` with one of `extensions`, sorted by name. An entry that resolves
+/// outside `root` (through a symbolic link) is skipped with a warning.
+fn list_dir(
+    dir: &Path,
+    extensions: &[&str],
+    req: &AdapterRequest,
+    root: &Path,
+) -> Result<Vec<PathBuf>, AdapterError> {
     let io = |e| AdapterError::Io { path: req.display_path(dir), source: e };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let p = entry.map_err(io)?.path();
         let ext_ok = p.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.contains(&e));
         if ext_ok && p.is_file() {
+            if let Err(target) = resolves_inside(root, &p) {
+                tracing::warn!(
+                    file = %req.display_path(&p),
+                    target = %target,
+                    "ingest: skipping a file that leads outside the data directory through a symbolic link"
+                );
+                continue;
+            }
             files.push(p);
         }
     }
