@@ -423,7 +423,10 @@ fn every_url_failing_fails_the_stage_and_the_ledger_says_why() {
         json!({"best_oa_location": {"pdf_url": url("/status/503/x")}}),
     )];
     let err = c.run(&recs, fast(json!({"max_attempts": 3}))).unwrap_err();
-    assert!(matches!(err, DownloadError::AllFailed { ref failures, .. } if failures.len() == 2), "{err}");
+    assert!(
+        matches!(err, DownloadError::AllFailed { ref failures, retryable: true, .. } if failures.len() == 2),
+        "a 503 may pass later: {err}"
+    );
     let msg = err.to_string();
     assert!(msg.contains("job `job-allfail`"), "{msg}");
     assert!(msg.contains("/status/404: HTTP status 404 (1 attempt)"), "404 is not retried: {msg}");
@@ -434,6 +437,12 @@ fn every_url_failing_fails_the_stage_and_the_ledger_says_why() {
     assert_eq!(c.field("pdf_download_error"), Some(json!(msg)));
     assert_eq!(c.field("pdf_path"), None);
     assert_eq!(files(&c.root()), Vec::<String>::new());
+
+    // Only a 404: another attempt of the stage cannot fix it.
+    let c = Case::new("job-gone");
+    let err =
+        c.run(&[record("openalex", Some(&url("/status/404/gone")), json!({}))], fast(json!({}))).unwrap_err();
+    assert!(matches!(err, DownloadError::AllFailed { retryable: false, .. }), "{err}");
 }
 
 #[test]

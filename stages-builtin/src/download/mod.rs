@@ -239,6 +239,10 @@ pub enum DownloadError {
         job_id: String,
         /// One entry per URL: `url: error (N attempts)`.
         failures: Vec<String>,
+        /// Whether a later attempt may succeed: some URL failed in a way that may pass
+        /// (a timeout, a connection error, HTTP 408, 429 or 5xx). Else (404, too large, a bad
+        /// URL) the stage's failure is permanent and not retried.
+        retryable: bool,
     },
     /// The runtime abandoned the attempt.
     #[error("job `{job_id}`: download cancelled")]
@@ -427,8 +431,10 @@ pub fn download(
     #[config] cfg: &DownloadConfig,
 ) -> Result<Vec<DownloadedFile>, StageError> {
     download_files(ctx, payloads, cfg).map_err(|e| match e {
-        DownloadError::NoUrl { .. } | DownloadError::Storage { .. } => StageError::permanent(e),
-        other => StageError::Failed(Box::new(other)),
+        DownloadError::NoUrl { .. }
+        | DownloadError::Storage { .. }
+        | DownloadError::AllFailed { retryable: false, .. } => StageError::permanent(e),
+        other => StageError::retryable(other),
     })
 }
 
@@ -478,6 +484,7 @@ pub fn download_files(
     }
     let fetcher = Fetcher::new(timeout, &cfg.http.user_agent, cfg.http.max_bytes);
     let mut failures = Vec::new();
+    let mut retryable = false;
     for url in &candidates.urls {
         let mut attempt = 0;
         let outcome = loop {
@@ -499,6 +506,7 @@ pub fn download_files(
             Err(FetchError::Cancelled) => return Err(fail(ctx, DownloadError::Cancelled { job_id })),
             Err(e) => {
                 tracing::warn!(job = %job_id, url = %url, attempts = attempt, error = %e, "download: URL failed");
+                retryable |= e.retryable();
                 let plural = if attempt == 1 { "" } else { "s" };
                 failures.push(format!("{url}: {e} ({attempt} attempt{plural})"));
                 continue;
@@ -528,7 +536,7 @@ pub fn download_files(
         tracing::info!(job = %job_id, url = %url, path = %file.path, bytes = file.bytes, "download: done");
         return Ok(vec![file]);
     }
-    Err(fail(ctx, DownloadError::AllFailed { job_id, failures }))
+    Err(fail(ctx, DownloadError::AllFailed { job_id, failures, retryable }))
 }
 
 fn record_success(
