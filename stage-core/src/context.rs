@@ -44,6 +44,43 @@ impl Job {
     pub fn new(job_id: impl Into<String>, source: impl Into<String>) -> Self {
         Job { job_id: job_id.into(), source: source.into(), ..Job::default() }
     }
+
+    /// The longest job id, in characters.
+    pub const MAX_ID_LEN: usize = 200;
+
+    /// Checks a job id's syntax: 1 to [`Job::MAX_ID_LEN`] characters, each an ASCII letter or
+    /// digit or one of `.` `_` `-` `:` `#` `/`, and not `.` or `..` alone. Hosts check ids
+    /// when jobs are submitted; the error names the id and what to change.
+    ///
+    /// ```
+    /// use stage_core::Job;
+    /// assert!(Job::check_id("pmc-all/PMC3040717").is_ok());
+    /// assert!(Job::check_id("..").is_err());
+    /// let e = Job::check_id("é").unwrap_err();
+    /// assert!(e.contains("`é`"), "{e}");
+    /// ```
+    pub fn check_id(id: &str) -> Result<(), String> {
+        let allowed = "ASCII letters, digits and `.` `_` `-` `:` `#` `/`";
+        if id.is_empty() {
+            return Err("a job id is empty: give every job a `job_id`".to_owned());
+        }
+        let shown: String = id.chars().take(60).collect::<String>().escape_debug().to_string();
+        let shown = if id.chars().count() > 60 { format!("{shown}…") } else { shown };
+        if id.chars().count() > Self::MAX_ID_LEN {
+            return Err(format!(
+                "job id `{shown}` has {} characters; at most {} are allowed",
+                id.chars().count(),
+                Self::MAX_ID_LEN
+            ));
+        }
+        if id == "." || id == ".." {
+            return Err(format!("job id `{id}` is not allowed: `.` and `..` alone name no job"));
+        }
+        if let Some(c) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || ".-_:#/".contains(*c))) {
+            return Err(format!("job id `{shown}` contains {:?}; a job id may contain only {allowed}", c));
+        }
+        Ok(())
+    }
 }
 
 /// Per-job fields and metadata, read and written by stages, the runtime and other processes.

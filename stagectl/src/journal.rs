@@ -13,6 +13,13 @@
 //! [`LARGE_OUTPUT_BYTES`] is written to `<store>/outputs/<sha256>.msgpack` and the row keeps a
 //! reference to it.
 //!
+//! Leases: one process at a time runs a run. Starting a run, or claiming a stored one to
+//! resume it ([`Journal::claim`]), takes its lease for [`LEASE`]; a thread of the holder
+//! renews it every third of that while the process lives, and ending the run releases it. A
+//! holder that dies stops renewing, and its lease expires: then another process may claim the
+//! run. A lease whose holder ran on this machine (`host`, `pid` in its name) and is no longer
+//! running is void at once, so a run whose process was killed resumes without waiting. So two `watch` processes, or a `resume` racing a `watch`, never run a parked run twice.
+//!
 //! Durability: WAL mode. A committed stage survives the process being killed (SIGKILL); the
 //! commit that ends or parks a run is also flushed to disk (`synchronous = FULL` for it), and
 //! with `--sync-every-stage` every stage's commit is. Several processes may share a journal.
@@ -36,6 +43,9 @@ use crate::CliError;
 /// Outputs larger than this (encoded) are stored in a file of their own, by reference.
 pub const LARGE_OUTPUT_BYTES: usize = 1 << 20;
 
+/// How long a run's lease lasts without renewal (module docs).
+pub const LEASE: Duration = Duration::from_secs(60);
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
     job_id TEXT PRIMARY KEY NOT NULL,
@@ -45,7 +55,9 @@ CREATE TABLE IF NOT EXISTS runs (
     job TEXT NOT NULL,
     duration_ms INTEGER,
     report TEXT,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
 CREATE TABLE IF NOT EXISTS stages (
@@ -72,6 +84,16 @@ pub struct Journal {
     conn: Mutex<Connection>,
     store: PathBuf,
     sync_every_stage: bool,
+    /// This process's name on the leases it holds.
+    owner: String,
+    /// Set while a thread renews this journal's leases; cleared (the thread ends) on drop.
+    renewing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.renewing.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A run as the journal keeps it.
@@ -156,7 +178,84 @@ impl Journal {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", if sync_every_stage { "FULL" } else { "NORMAL" })?;
         conn.execute_batch(SCHEMA).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Journal { conn: Mutex::new(conn), store: store.to_owned(), sync_every_stage })
+        clean_stale_temporaries(&store.join("outputs"));
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        Ok(Journal {
+            conn: Mutex::new(conn),
+            store: store.to_owned(),
+            sync_every_stage,
+            owner: format!("{} pid {} #{nanos:09}", host(), std::process::id()),
+            renewing: std::sync::Arc::default(),
+        })
+    }
+
+    /// Takes the lease of job `job_id`'s run when its status is `status` and no other live
+    /// process holds it; `Ok(false)` when another does (or the status changed meanwhile).
+    pub fn claim(&self, job_id: &str, status: &str) -> Result<bool, CliError> {
+        let now = now_ms();
+        // A holder on this machine that is no longer running holds nothing.
+        let dead =
+            self.lease(job_id)?.map(|(owner, _)| owner).filter(|o| holder_is_dead(o)).unwrap_or_default();
+        let claimed = self
+            .conn()
+            .prepare_cached(
+                "UPDATE runs SET lease_owner = ?3, lease_until = ?4
+                 WHERE job_id = ?1 AND status = ?2
+                   AND (lease_owner IS NULL OR lease_owner = ?3 OR lease_until IS NULL OR lease_until < ?5
+                        OR lease_owner = ?6)",
+            )?
+            .execute(params![job_id, status, self.owner, now + LEASE.as_millis() as i64, now, dead])?;
+        if claimed == 1 {
+            self.keep_renewing()?;
+        }
+        Ok(claimed == 1)
+    }
+
+    /// Who holds job `job_id`'s lease and for how long still, when someone does.
+    pub fn lease(&self, job_id: &str) -> Result<Option<(String, Duration)>, CliError> {
+        let row: Option<(Option<String>, Option<i64>)> = self
+            .conn()
+            .prepare_cached("SELECT lease_owner, lease_until FROM runs WHERE job_id = ?1")?
+            .query_row([job_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let now = now_ms();
+        Ok(match row {
+            Some((Some(owner), Some(until))) if until > now => {
+                Some((owner, Duration::from_millis((until - now) as u64)))
+            }
+            _ => None,
+        })
+    }
+
+    /// Starts (once) the thread renewing this process's leases, on a connection of its own.
+    fn keep_renewing(&self) -> Result<(), CliError> {
+        use std::sync::atomic::Ordering;
+        if self.renewing.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let conn = Connection::open(self.store.join("journal.sqlite"))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        let (flag, owner) = (self.renewing.clone(), self.owner.clone());
+        std::thread::Builder::new().name("lease-renewal".into()).spawn(move || {
+            let step = LEASE / 3;
+            let tick = Duration::from_millis(200);
+            let mut since = Duration::ZERO;
+            while flag.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                since += tick;
+                if since < step {
+                    continue;
+                }
+                since = Duration::ZERO;
+                let until = now_ms() + LEASE.as_millis() as i64;
+                if let Err(e) = conn
+                    .execute("UPDATE runs SET lease_until = ?2 WHERE lease_owner = ?1", params![owner, until])
+                {
+                    tracing::warn!("journal: could not renew leases: {e}");
+                }
+            }
+        })?;
+        Ok(())
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -180,6 +279,8 @@ impl Journal {
                  job = ?4, duration_ms = NULL, report = NULL, updated_at = ?5",
         )?
         .execute(params![job.job_id, path.to_string_lossy(), fingerprint, job_json, now_ms()])?;
+        tx.prepare_cached("UPDATE runs SET lease_owner = ?2, lease_until = ?3 WHERE job_id = ?1")?
+            .execute(params![job.job_id, self.owner, now_ms() + LEASE.as_millis() as i64])?;
         if state.stages().len() == 0 {
             tx.prepare_cached("DELETE FROM stages WHERE job_id = ?1")?.execute([&job.job_id])?;
             tx.prepare_cached("DELETE FROM outputs WHERE job_id = ?1")?.execute([&job.job_id])?;
@@ -197,7 +298,8 @@ impl Journal {
             }
         }
         tx.commit()?;
-        Ok(())
+        drop(conn);
+        self.keep_renewing()
     }
 
     /// Appends stage `stage`'s record and outputs, in one transaction.
@@ -272,7 +374,8 @@ impl Journal {
         }
         let done = conn
             .prepare_cached(
-                "UPDATE runs SET status = ?2, duration_ms = ?3, report = ?4, updated_at = ?5 WHERE job_id = ?1",
+                "UPDATE runs SET status = ?2, duration_ms = ?3, report = ?4, updated_at = ?5,
+                     lease_owner = NULL, lease_until = NULL WHERE job_id = ?1",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -390,6 +493,37 @@ impl Journal {
             report,
             stages,
         }))
+    }
+}
+
+/// This machine's name (`/proc/sys/kernel/hostname`), for lease holders' names.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
+}
+
+/// Whether a lease holder's name (`<host> pid <pid> #<nanos>`) is a process of this machine
+/// that is no longer running.
+fn holder_is_dead(owner: &str) -> bool {
+    let mut parts = owner.split(' ');
+    let (Some(h), Some("pid"), Some(pid)) = (parts.next(), parts.next(), parts.next()) else { return false };
+    h == host() && !h.is_empty() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes temporary files that writers which died left in `dir` (`.<name>.tmp<pid>-<n>`):
+/// those of processes no longer running.
+fn clean_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) =
+            name.rsplit_once(".tmp").and_then(|(_, rest)| rest.split('-').next()?.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 

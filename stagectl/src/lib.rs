@@ -20,9 +20,10 @@
 //! 1–[`MAX_LIMIT`].
 //!
 //! Exit codes: 0 success; 1 a job failed (or `validate` found errors); 2 an error that ended
-//! the command (bad arguments included); 3 `resume` of a run still parked; 141 stdout was
-//! closed early (a pipe into `head`): the command stops quietly at its next write, as a
-//! process ended by `SIGPIPE` would, with no message.
+//! the command (bad arguments included); 3 `resume` of a run still parked, or run by another
+//! process (it holds the run's lease); 141 stdout was closed early (a pipe into `head`): the
+//! command stops quietly at its next write, as a process ended by `SIGPIPE` would, with no
+//! message.
 
 /// `println!` that returns the write's `io::Result` instead of panicking when stdout is a
 /// closed pipe (`stagectl list | head -1`): `outln!(...)?` ends the command, and [`main`]

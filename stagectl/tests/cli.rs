@@ -172,6 +172,33 @@ fn the_main_pipeline_completes_every_real_record() {
 }
 
 #[test]
+fn job_ids_outside_the_syntax_are_refused_naming_the_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    for (id, says) in [
+        ("é", "contains 'é'"),
+        ("..", "`.` and `..` alone name no job"),
+        ("", "a job id is empty"),
+        (&"x".repeat(201), "has 201 characters; at most 200"),
+        ("a b", "contains ' '"),
+    ] {
+        let job = serde_json::json!({"job_id": id, "source": "clinicaltrials",
+            "adapter_request": {"data_dir": "examples/data", "id": "NCT90000001"}})
+        .to_string();
+        let out = stagectl(&[
+            "run",
+            "examples/pipelines/literature.yaml",
+            &job,
+            "--store",
+            store.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{id}: {}", text(&out));
+        assert!(text(&out).contains(says), "{id}: {}", text(&out));
+    }
+    assert!(!store.join("journal.sqlite").exists(), "nothing ran");
+}
+
+#[test]
 fn repeated_job_ids_are_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let jobs = dir.path().join("jobs.jsonl");

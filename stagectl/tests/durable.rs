@@ -254,3 +254,82 @@ fn resume_refuses_when_the_pipeline_changed_in_a_way_that_breaks_the_stored_stat
         text(&out)
     );
 }
+
+/// Parked runs are leased: four `watch` processes and a `resume` started together on one
+/// store resume every parked run exactly once (each resume is announced once, by the process
+/// that took the run's lease), and every run completes.
+#[test]
+fn concurrent_watchers_and_a_resume_run_every_parked_run_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("p.yaml");
+    std::fs::write(&pipeline, SLOW_GATE.replace("timeout_seconds: 120", "timeout_seconds: 1")).unwrap();
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    let jobs = dir.path().join("jobs.jsonl");
+    let ids: Vec<String> = (0..8).map(|i| format!("w-{i}")).collect();
+    let lines: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            format!(r#"{{"job_id": "{id}", "source": "pmc", "adapter_request": {{"data_dir": "examples/data", "id": "PMC9000001"}}}}"#)
+        })
+        .collect();
+    std::fs::write(&jobs, lines.join("\n")).unwrap();
+    let out = stagectl(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        jobs.to_str().unwrap(),
+        "--store",
+        s,
+        "--max-gate-wait",
+        "0.2",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    for id in &ids {
+        assert_eq!(record(&store, id)["status"], "parked", "{id}");
+        assert!(stagectl(&["ledger", "set", id, "go", "true", "--store", s]).status.success());
+    }
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_stagectl"))
+            .args(args)
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut children: Vec<std::process::Child> =
+        (0..4).map(|_| spawn(&["watch", "--until-idle", "--quiet", "--store", s])).collect();
+    children.push(spawn(&["resume", "w-3", "--quiet", "--store", s]));
+    let mut announced: Vec<String> = Vec::new();
+    let mut resumed_by_resume = 0;
+    for (k, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if k == 4 {
+            // The resume either ran w-3 or found it taken (exit 3), or already completed.
+            match out.status.code() {
+                Some(0) if all.contains("job w-3 — pipeline kill-me — Completed") => {
+                    resumed_by_resume += 1
+                }
+                Some(0) | Some(3) => {}
+                other => panic!("resume: {other:?}: {all}"),
+            }
+        } else {
+            assert!(out.status.success(), "watch: {all}");
+            for line in all.lines().filter(|l| l.ends_with(": gate condition holds; resuming")) {
+                announced.push(line.to_owned());
+            }
+        }
+    }
+    for id in &ids {
+        let by_watchers = announced.iter().filter(|l| l.starts_with(&format!("job `{id}`:"))).count();
+        let by_resume = usize::from(id == "w-3") * resumed_by_resume;
+        assert_eq!(
+            by_watchers + by_resume,
+            1,
+            "{id} resumed {by_watchers} + {by_resume} times: {announced:?}"
+        );
+        assert_eq!(record(&store, id)["status"], "completed", "{id}");
+    }
+}

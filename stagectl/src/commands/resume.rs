@@ -93,6 +93,7 @@ pub(crate) fn resume(
         return Ok(ExitCode::SUCCESS);
     }
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
+    let status = record.status.clone();
     let r = prepare(registry, record, options)?;
     if !gate_holds(&r, &*ledger)? {
         let stage = &r.plan.stages[r.parked_at.expect("parked")];
@@ -101,6 +102,16 @@ pub(crate) fn resume(
             "job `{job_id}` is still parked at gate `{gate}` (stage `{}`): its condition does not hold yet",
             stage.name
         )?;
+        return Ok(ExitCode::from(3));
+    }
+    if !journal.claim(job_id, &status)? {
+        let holder = match journal.lease(job_id)? {
+            Some((owner, left)) => {
+                format!(" ({owner}; its lease ends in {} s unless renewed)", left.as_secs())
+            }
+            None => " (its status changed meanwhile)".to_owned(),
+        };
+        outln!("job `{job_id}` is being run by another process{holder}: not resumed")?;
         return Ok(ExitCode::from(3));
     }
     let outcome = continue_run(r, options, ledger, &journal)?;
@@ -156,6 +167,12 @@ pub(crate) fn watch(
             soonest = soonest.min(poll);
             if !gate_holds(&r, &*ledger)? {
                 next_check.insert(job, Instant::now() + poll);
+                continue;
+            }
+            // Another process (a watcher, a resume) may be resuming it: only the one that
+            // takes the run's lease does.
+            if !journal.claim(&job, "parked")? {
+                tracing::debug!(job = %job, "another process holds the run's lease");
                 continue;
             }
             errln!("job `{job}`: gate condition holds; resuming");

@@ -126,6 +126,10 @@ pub(crate) fn read_jobs(arg: &str) -> Result<Vec<Job>, CliError> {
 /// [`stages_builtin::ingest::expand_job`] for the ids), then checked for repeated ids, which are
 /// refused before anything runs (two runs under one id would share one record and ledger).
 pub fn expand_jobs(plan: &Plan, jobs: Vec<Job>) -> Result<Vec<Job>, CliError> {
+    let bad: Vec<String> = jobs.iter().filter_map(|j| Job::check_id(&j.job_id).err()).take(10).collect();
+    if !bad.is_empty() {
+        return Err(bad.join("\n").into());
+    }
     let mut out = Vec::with_capacity(jobs.len());
     for job in &jobs {
         out.extend(stages_builtin::ingest::expand_for_plan(plan, job));
