@@ -8,7 +8,8 @@
 //! stored a second time (they are the outputs). The fingerprint is computed once per plan.
 //!
 //! Outputs are MessagePack (structs as maps, so that `#[serde(default)]` and skipped fields
-//! read back; `f32`s as 4-byte floats), read back through the producing stage's metadata
+//! read back; `f32`s as 4-byte floats), LZ4-compressed when that saves space (a first byte
+//! says which: 0 plain, 1 LZ4 with the size prepended), read back through the producing stage's metadata
 //! ([`stage_core::OutputType::deserialize_from`]). An output larger than
 //! [`LARGE_OUTPUT_BYTES`] is written to `<store>/outputs/<sha256>.msgpack` and the row keeps a
 //! reference to it.
@@ -148,16 +149,41 @@ pub fn run_status_name(s: RunStatus) -> &'static str {
 
 /// Encodes a state value as the journal stores it.
 pub fn encode(value: &SharedValue) -> Result<Vec<u8>, CliError> {
-    let mut buf = Vec::new();
+    let mut buf = vec![PLAIN];
     let mut ser = rmp_serde::Serializer::new(&mut buf).with_struct_map();
     erased_serde::serialize(value.as_serialize(), &mut ser)
         .map_err(|e| format!("cannot encode a `{}`: {e}", value.type_name()))?;
+    if buf.len() > 256 {
+        let mut packed = vec![LZ4];
+        packed.extend(lz4_flex::compress_prepend_size(&buf[1..]));
+        if packed.len() < buf.len() {
+            return Ok(packed);
+        }
+    }
     Ok(buf)
+}
+
+/// The first byte of a stored output: MessagePack as it is.
+const PLAIN: u8 = 0;
+/// The first byte of a stored output: LZ4 of the MessagePack, its size prepended.
+const LZ4: u8 = 1;
+
+/// The MessagePack of a stored output.
+fn unpack(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, CliError> {
+    match bytes.split_first() {
+        Some((&PLAIN, rest)) => Ok(std::borrow::Cow::Borrowed(rest)),
+        Some((&LZ4, rest)) => Ok(std::borrow::Cow::Owned(
+            lz4_flex::decompress_size_prepended(rest)
+                .map_err(|e| format!("a stored output is corrupt: {e}"))?,
+        )),
+        _ => Err("a stored output has an unknown encoding".into()),
+    }
 }
 
 /// Decodes stored bytes as the output type `ty`.
 pub fn decode(ty: &stage_core::OutputType, bytes: &[u8]) -> Result<SharedValue, CliError> {
-    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+    let bytes = unpack(bytes)?;
+    let mut de = rmp_serde::Deserializer::from_read_ref(&*bytes);
     let mut erased = <dyn erased_serde::Deserializer<'_>>::erase(&mut de);
     ty.deserialize_from(&mut erased)
         .map_err(|e| format!("stored value is not a `{}`: {e}", ty.ty().name()).into())
@@ -165,7 +191,7 @@ pub fn decode(ty: &stage_core::OutputType, bytes: &[u8]) -> Result<SharedValue, 
 
 /// Stored bytes as JSON, without knowing their type (for `stagectl runs <job>`).
 pub fn to_json(bytes: &[u8]) -> Result<serde_json::Value, CliError> {
-    Ok(rmp_serde::from_slice::<serde_json::Value>(bytes)?)
+    Ok(rmp_serde::from_slice::<serde_json::Value>(&unpack(bytes)?)?)
 }
 
 impl Journal {

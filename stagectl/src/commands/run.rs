@@ -1,6 +1,7 @@
 //! `stagectl run`: one job or a batch through a pipeline, with per-stage progress, a summary
 //! table, and each run's report and state saved in the store.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -121,6 +122,75 @@ pub(crate) fn read_jobs(arg: &str) -> Result<Vec<Job>, CliError> {
     Ok(vec![parse(&text, arg)?])
 }
 
+/// A batch's submitted jobs, handed out one at a time: a `.jsonl` file is read as the batch
+/// runs (one line at a time), inline JSON and `.json` files at once.
+enum JobSource {
+    Lines { origin: String, lines: std::io::Lines<std::io::BufReader<std::fs::File>>, line: usize },
+    List(std::vec::IntoIter<Job>),
+}
+
+impl JobSource {
+    fn open(arg: &str) -> Result<JobSource, CliError> {
+        if arg.ends_with(".jsonl") && !arg.trim_start().starts_with('{') {
+            let file = std::fs::File::open(arg).map_err(|e| format!("{arg}: {e}"))?;
+            let lines = std::io::BufRead::lines(std::io::BufReader::new(file));
+            return Ok(JobSource::Lines { origin: arg.to_owned(), lines, line: 0 });
+        }
+        Ok(JobSource::List(read_jobs(arg)?.into_iter()))
+    }
+
+    /// The next job; an unreadable line is an error naming it.
+    fn next_job(&mut self) -> Option<Result<Job, CliError>> {
+        match self {
+            JobSource::List(jobs) => jobs.next().map(Ok),
+            JobSource::Lines { origin, lines, line } => loop {
+                *line += 1;
+                let text = match lines.next()? {
+                    Ok(t) => t,
+                    Err(e) => return Some(Err(format!("{origin}:{line}: {e}").into())),
+                };
+                if text.trim().is_empty() {
+                    continue;
+                }
+                return Some(
+                    serde_json::from_str::<Job>(&text)
+                        .map_err(|e| format!("{origin}:{line}: not a job: {e}").into()),
+                );
+            },
+        }
+    }
+}
+
+/// Checks a batch before anything runs: every job parses, every id has the job-id syntax, no
+/// id repeats (the first ten problems, each named). Returns the submitted ids.
+fn check_batch(arg: &str) -> Result<HashSet<String>, CliError> {
+    let mut source = JobSource::open(arg)?;
+    let mut ids = HashSet::new();
+    let mut problems: Vec<String> = Vec::new();
+    while let Some(job) = source.next_job() {
+        let problem = match job {
+            Err(e) => Some(e.to_string()),
+            Ok(job) => match Job::check_id(&job.job_id) {
+                Err(e) => Some(e),
+                Ok(()) if !ids.insert(job.job_id.clone()) => Some(format!(
+                    "job id `{}` appears more than once in the batch: give every job its own `job_id`",
+                    job.job_id
+                )),
+                Ok(()) => None,
+            },
+        };
+        problems.extend(problem);
+        if problems.len() >= 10 {
+            break;
+        }
+    }
+    if problems.is_empty() {
+        Ok(ids)
+    } else {
+        Err(problems.join("\n").into())
+    }
+}
+
 /// The jobs to run for the submitted `jobs`: each expanded into one job per record when its
 /// request names several (a results page, a batch, a folder; see
 /// [`stages_builtin::ingest::expand_job`] for the ids), then checked for repeated ids, which are
@@ -230,6 +300,26 @@ pub fn run_jobs_with(
     done: &JobDone<'_>,
 ) -> BatchCounts {
     let next = AtomicUsize::new(0);
+    let take = || {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        jobs.get(i).map(|j| (i, j.clone(), None))
+    };
+    run_stream(plan, &take, runner, store, concurrency.min(jobs.len().max(1)), done)
+}
+
+/// The next job of a batch: its index, the job, and why it is refused (when it is).
+type NextJob<'a> = dyn Fn() -> Option<(usize, Job, Option<String>)> + Sync + 'a;
+
+/// Runs the jobs `next` hands out until it has none, `concurrency` at a time: each worker holds
+/// one job at a time, so a batch read from a file as it runs keeps memory flat.
+fn run_stream(
+    plan: &Plan,
+    next: &NextJob<'_>,
+    runner: &Runner,
+    store: &Path,
+    concurrency: usize,
+    done: &JobDone<'_>,
+) -> BatchCounts {
     let counts = Mutex::new(BatchCounts::default());
     let journal = match Journal::open(store, false) {
         Ok(j) => Some(j),
@@ -239,30 +329,35 @@ pub fn run_jobs_with(
         }
     };
     std::thread::scope(|s| {
-        for _ in 0..concurrency.max(1).min(jobs.len().max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(job) = jobs.get(i) else { break };
-                let sources = &plan.pipeline.applicable_sources;
-                let result = if !sources.is_empty() && !sources.contains(&job.source) {
-                    Err(format!(
-                        "job `{}` refused: pipeline `{}` accepts sources {} but the job's source is `{}`",
-                        job.job_id,
-                        plan.pipeline.name,
-                        sources.join(", "),
-                        job.source
-                    ))
-                } else {
-                    let out = runner.run(plan, job.clone());
-                    if let Some(journal) = &journal {
-                        if let Err(e) = save_run(journal, plan, &out) {
-                            tracing::error!(job = %job.job_id, "could not record the run: {e}");
+        for _ in 0..concurrency.max(1) {
+            s.spawn(|| {
+                while let Some((i, job, refused)) = next() {
+                    let job = &job;
+                    let sources = &plan.pipeline.applicable_sources;
+                    let result = if let Some(why) = refused {
+                        Err(why)
+                    } else if !sources.is_empty() && !sources.contains(&job.source) {
+                        Err(format!(
+                            "job `{}` refused: pipeline `{}` accepts sources {} but the job's source is `{}`",
+                            job.job_id,
+                            plan.pipeline.name,
+                            sources.join(", "),
+                            job.source
+                        ))
+                    } else {
+                        let out = runner.run(plan, job.clone());
+                        match journal.as_ref().map(|j| save_run(j, plan, &out)) {
+                            // A run that could not be recorded (a full disk, say) did not happen
+                            // as far as the store knows: it is reported so, not as completed.
+                            Some(Err(e)) => {
+                                Err(format!("job `{}`: the run could not be recorded: {e}", job.job_id))
+                            }
+                            _ => Ok(out.report),
                         }
-                    }
-                    Ok(out.report)
-                };
-                counts.lock().unwrap_or_else(|p| p.into_inner()).count(&result);
-                done(i, job, result);
+                    };
+                    counts.lock().unwrap_or_else(|p| p.into_inner()).count(&result);
+                    done(i, job, result);
+                }
             });
         }
     });
@@ -317,7 +412,34 @@ pub(crate) fn run_command(
     for w in &plan.warnings {
         errln!("{w}");
     }
-    let jobs = expand_jobs(&plan, read_jobs(jobs)?)?;
+    // Checked whole first (nothing runs when a job is bad), then read as the batch runs: each
+    // submitted job is expanded into one job per record when a worker takes it.
+    let submitted = check_batch(jobs)?;
+    let source =
+        Mutex::new((JobSource::open(jobs)?, std::collections::VecDeque::<Job>::new(), submitted, 0usize));
+    let next = || {
+        let mut guard = source.lock().unwrap_or_else(|p| p.into_inner());
+        let (source, pending, seen, index) = &mut *guard;
+        loop {
+            if let Some(job) = pending.pop_front() {
+                *index += 1;
+                // An expanded id that another job already has runs not (its run would share a
+                // record and a ledger with the other).
+                let refused = (job.metadata.contains_key("request_id") && !seen.insert(job.job_id.clone()))
+                    .then(|| {
+                        format!(
+                            "job id `{}` (a record of another job) is taken in this batch; not run",
+                            job.job_id
+                        )
+                    });
+                return Some((*index - 1, job, refused));
+            }
+            match source.next_job()? {
+                Ok(job) => pending.extend(stages_builtin::ingest::expand_for_plan(&plan, &job)),
+                Err(e) => tracing::error!("{e}"),
+            }
+        }
+    };
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
     let runner = runner(options, ledger)?;
     // Each job's result is printed as it ends (with `--json`, one report object a line, in
@@ -326,7 +448,7 @@ pub(crate) fn run_command(
     // ends as a closed pipe ends it.
     let out = std::io::stdout();
     let closed = std::sync::atomic::AtomicBool::new(false);
-    let counts = run_jobs_with(&plan, &jobs, &runner, &options.store, options.concurrency, &|_, job, r| {
+    let counts = run_stream(&plan, &next, &runner, &options.store, options.concurrency, &|_, job, r| {
         let request = job.metadata.get("request_id").and_then(|v| v.as_str());
         let text = if json { json_line(&r, &job.job_id, request) } else { text_block(&r, request) };
         let mut lock = out.lock();
