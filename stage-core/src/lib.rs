@@ -89,8 +89,8 @@ pub use metadata::{
 };
 pub use plan::{Plan, PlanError, PlanOptions, StageFactory};
 pub use registry::{
-    is_valid_stage_type, validate, RegistryBuilder, RegistryError, RegistryProblem, Severity, StageRegistry,
-    UnknownStageType, RESERVED_KEYS,
+    crate_relative, is_valid_stage_type, validate, RegistryBuilder, RegistryError, RegistryProblem,
+    Replacement, Severity, StageRegistry, UnknownStageType, RESERVED_KEYS,
 };
 pub use run::{RunOutcome, RunReport, RunState, RunStatus, Runner, StageStatus};
 pub use stage_derive::stage;

@@ -198,12 +198,12 @@ impl<'r> StageFactory<'r> {
                     path,
                     stage.locs.stage_type,
                     format!(
-                        "pipeline `{}`, stage `{}`: unknown stage type `{}`{hint}; registered types: {}. \
-                         If it comes from a plugin crate, link it (`use the_plugin as _;`)",
+                        "pipeline `{}`, stage `{}`: unknown stage type `{}`{hint}; registered types: {}. {}",
                         pipeline.name,
                         stage.name,
                         stage.stage_type,
-                        self.registry.stage_types().join(", ")
+                        self.registry.stage_types().join(", "),
+                        crate::registry::UnknownStageType::link_hint()
                     ),
                 )]);
             }

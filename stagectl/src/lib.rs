@@ -74,9 +74,18 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
     /// Refuse to start when the stage registry has any problem (invalid or duplicate
-    /// registrations), instead of warning.
+    /// registrations) or a stage type replaced by another registration (unless allowed with
+    /// `--allow-replace`), instead of warning.
     #[arg(long, global = true)]
     pub strict: bool,
+    /// Stage types that must be registered (comma-separated or repeated): the command fails at
+    /// start-up naming those missing and how to link their crate.
+    #[arg(long, global = true, value_delimiter = ',', value_name = "TYPE")]
+    pub require: Vec<String>,
+    /// Stage types another registration may replace under `--strict` (comma-separated or
+    /// repeated).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "TYPE")]
+    pub allow_replace: Vec<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -332,8 +341,9 @@ pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let registry = stage_core::StageRegistry::global();
+    registry.require(cli.require.iter().map(String::as_str))?;
     if cli.strict {
-        registry.check()?;
+        registry.check_strict(&cli.allow_replace.iter().map(String::as_str).collect::<Vec<_>>())?;
     }
     commands::dispatch(cli, registry)
 }

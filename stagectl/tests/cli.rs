@@ -15,6 +15,41 @@ fn list_shows_the_built_in_stages_and_the_linked_plugin() {
     assert!(stdout.contains("deid-plugin"), "{stdout}");
     let json: serde_json::Value = serde_json::from_slice(&stagectl(&["list", "--json"]).stdout).unwrap();
     assert_eq!(json.as_array().unwrap().len(), stages_builtin::STAGE_TYPES.len() + 1);
+    // The same on every machine: crate-relative files; replacements and problems listed.
+    for stage in json.as_array().unwrap() {
+        let file = stage["defined_at"]["file"].as_str().unwrap();
+        assert!(file.starts_with("src/"), "{file}");
+        assert_eq!(stage["replaces"], serde_json::json!([]), "{stage}");
+        assert_eq!(stage["problems"], serde_json::json!([]), "{stage}");
+    }
+}
+
+#[test]
+fn required_stage_types_are_checked_at_start_up() {
+    let ok = stagectl(&["--require", "chunk,deidentify", "list"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let missing = stagectl(&["--require", "chunk,ocr-magic", "--require", "zzz", "list"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = text(&missing);
+    assert!(err.contains("required stage type(s) not registered: `ocr-magic`, `zzz`"), "{err}");
+    assert!(err.contains("`use my_plugin as _;`"), "{err}");
+    assert!(!err.contains("`chunk`"), "{err}");
+    // Nothing is replaced in this host: strict mode starts.
+    let strict = stagectl(&["--strict", "list"]);
+    assert!(strict.status.success(), "{}", text(&strict));
+    assert!(!String::from_utf8_lossy(&strict.stdout).contains("replaced:"));
+}
+
+#[test]
+fn a_pipeline_naming_an_unlinked_type_says_the_plugin_may_not_be_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.yaml");
+    std::fs::write(&file, "name: p\nversion: 2024-01-01\nstages:\n  - name: a\n    type: ocr-magic\n")
+        .unwrap();
+    let out = stagectl(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("unknown stage type `ocr-magic`"), "{}", text(&out));
+    assert!(text(&out).contains("that crate may not be linked"), "{}", text(&out));
 }
 
 #[test]

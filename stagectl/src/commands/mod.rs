@@ -23,9 +23,9 @@ pub(crate) fn dispatch(cli: Cli, registry: &StageRegistry) -> Result<ExitCode, C
         Command::Describe { stage_type } => {
             let meta = registry.get(&stage_type)?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&metadata_json(meta))?)?;
+                outln!("{}", serde_json::to_string_pretty(&metadata_json(registry, meta))?)?;
             } else {
-                out!("{}", describe_text(meta))?;
+                out!("{}", describe_text(registry, meta))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -144,7 +144,7 @@ fn runs(store: &std::path::Path, job_id: Option<&str>, json: bool) -> Result<Exi
 
 fn list(registry: &StageRegistry, json: bool) -> Result<ExitCode, CliError> {
     if json {
-        let all: Vec<_> = registry.iter().map(metadata_json).collect();
+        let all: Vec<_> = registry.iter().map(|m| metadata_json(registry, m)).collect();
         outln!("{}", serde_json::to_string_pretty(&all)?)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -168,6 +168,9 @@ fn list(registry: &StageRegistry, json: bool) -> Result<ExitCode, CliError> {
         })
         .collect();
     outln!("{}", table(&["TYPE", "WRITES", "READS", "VERSION", "CRATE", "DESCRIPTION"], &rows))?;
+    for r in registry.replacements() {
+        outln!("replaced: {r}")?;
+    }
     for p in registry.problems() {
         errln!("warning: {p}");
     }
