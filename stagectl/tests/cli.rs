@@ -121,6 +121,40 @@ fn validate_reports_every_problem_located_and_fails() {
 }
 
 #[test]
+fn validate_reports_four_typos_in_four_places_in_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typos.yaml");
+    let yaml = std::fs::read_to_string(root().join("examples/pipelines/literature.yaml"))
+        .unwrap()
+        .replace("depends_on: [chunk]", "depend_on: [chunk]") // structure
+        .replace("policy: gpu-bound", "policy: gpu-bund") // policy
+        .replace("size: 400", "sise: 400") // a config field
+        .replace("overlap: 80", "overlap: lots"); // another field of the same config
+    std::fs::write(&file, yaml).unwrap();
+    let out = stagectl(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let errors: Vec<&str> = stdout.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 4, "{stdout}");
+    assert!(errors[0].contains("unknown field `sise`") || errors[0].contains("`sise`"), "{stdout}");
+    assert!(errors.iter().any(|e| e.contains("config field `overlap`")), "{stdout}");
+    assert!(errors.iter().any(|e| e.contains("unknown key `depend_on`")), "{stdout}");
+    assert!(errors.iter().any(|e| e.contains("unknown policy `gpu-bund`")), "{stdout}");
+    // The same four with `--json`, as one object.
+    let out = stagectl(&["validate", "--json", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diags = j["diagnostics"].as_array().unwrap();
+    assert_eq!(diags.iter().filter(|d| d["severity"] == "error").count(), 4, "{j}");
+    assert!(diags.iter().all(|d| d["file"] == file.to_str().unwrap()), "{j}");
+    assert_eq!(
+        (j["ok"].clone(), j["errors"].clone(), j["files_with_errors"].clone()),
+        (false.into(), 4.into(), 1.into())
+    );
+    assert_eq!(j["files"][0]["diagnostics"].as_array().unwrap().len(), diags.len());
+}
+
+#[test]
 fn the_main_job_runs_the_corpus_and_its_results_can_be_queried_and_rerun_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
