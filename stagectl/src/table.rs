@@ -11,20 +11,39 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
 }
 
-/// A table at most `width` columns wide: cells wrapped, borders drawn.
+/// A table at most `width` columns wide: borders drawn; the last column (a description, a
+/// note) wraps first, the others keep up to 24 characters unwrapped.
 pub(crate) fn fitted(header: &[&str], rows: &[Vec<String>], width: u16) -> String {
+    use comfy_table::{ColumnConstraint, Width};
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::DynamicFullWidth)
+        .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(width)
         .set_header(header.iter().copied());
     for row in rows {
         t.add_row(row.iter().map(String::as_str));
     }
-    // A table narrower than the terminal is not stretched.
-    let natural = plain(header, rows).lines().map(|l| l.chars().count()).max().unwrap_or(0);
-    if natural + 3 * header.len() + 1 < usize::from(width) {
-        t.set_content_arrangement(ContentArrangement::Dynamic);
+    // The columns before the last keep their width (up to 24) when that leaves the last one
+    // at least 20 characters; otherwise they share what does, evenly.
+    let last = header.len().saturating_sub(1);
+    let naturals: Vec<usize> = (0..last)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .chain(header.get(i).map(|h| h.chars().count()))
+                .max()
+                .unwrap_or(0)
+                .min(24)
+        })
+        .collect();
+    let budget = usize::from(width).saturating_sub(3 * header.len() + 1 + 20);
+    let share = if naturals.iter().sum::<usize>() <= budget { usize::MAX } else { budget / last.max(1) };
+    for (i, natural) in naturals.into_iter().enumerate() {
+        let keep = u16::try_from(natural.min(share)).unwrap_or(24);
+        if let Some(column) = t.column_mut(i) {
+            column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(keep)));
+        }
     }
     t.to_string()
 }

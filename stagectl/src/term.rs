@@ -2,14 +2,15 @@
 
 use std::io::IsTerminal;
 
-/// Whether `NO_COLOR` asks for no colour (set and not empty, as <https://no-color.org> says).
-pub(crate) fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+/// Whether output may be coloured: on a terminal, unless `NO_COLOR` is set and not empty (as
+/// <https://no-color.org> says).
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Whether logs and progress on stderr may be coloured: a terminal, and no `NO_COLOR`.
 pub(crate) fn stderr_colour() -> bool {
-    let colour = std::io::stderr().is_terminal() && !no_color();
+    let colour = colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
     console::set_colors_enabled_stderr(colour);
     colour
 }
@@ -28,4 +29,17 @@ pub(crate) fn stdout_width() -> Option<u16> {
     let width = console::Term::stdout().size_checked().map(|(_, w)| w);
     // A terminal that does not say its size: the conventional 80 columns, or `COLUMNS`.
     Some(width.or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok()).unwrap_or(80))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(super::colour(true, None));
+        assert!(!super::colour(false, None), "a file or a pipe gets no ANSI escapes");
+        assert!(!super::colour(true, Some(OsStr::new("1"))));
+        assert!(super::colour(true, Some(OsStr::new(""))), "an empty NO_COLOR is unset");
+    }
 }
