@@ -37,6 +37,7 @@
 //! | `ctx: &StageContext` | the run context: job, ledger, clock, cancellation, parking |
 //! | `name: &T` | the run-state value under key `name` (required, borrowed) |
 //! | `name: Option<&T>` | the same, optional: `None` when absent |
+//! | `name: &[T]`, `name: Option<&[T]>` | the `Vec<T>` stored under `name`, lent as a slice |
 //! | `#[config] cfg: &C` | the stage's YAML `config:` block, deserialized once per pipeline |
 //! | `#[resource] r: &R` | a [`Resource`] built once per pipeline |
 //!
@@ -47,15 +48,19 @@
 //! tuple output, one element per key), `description = "..."` (default: the doc comment),
 //! `dependencies = ["extract", "@ledger"]`, `version = "..."` (default: the crate's),
 //! `counter = path`, `handler = path`, `parks` (the stage may park a run: a gate), `replace`
-//! (a deliberate replacement of another registration of the type), `crate = path` (where
-//! stage-core is, when renamed).
+//! (a deliberate replacement of another registration of the type: listed by
+//! [`StageRegistry::replacements`], refused by [`StageRegistry::check_strict`] unless allowed),
+//! `tuple_value` (a one-key stage that returns a tuple stores it whole under its key; without
+//! it, that is a compile error, since a tuple is the shape of a several-key stage),
+//! `crate = path` (where stage-core is, when renamed).
 //!
 //! ## Linking plugin crates
 //!
 //! Stages register at link time. A crate that is listed in `Cargo.toml` but never named in
 //! code is not linked at all, and its stages silently vanish. Name each plugin crate once
 //! (`use my_plugin as _;`) and check at start-up that what you expect is there with
-//! [`StageRegistry::require`].
+//! [`StageRegistry::require`] (`stagectl --require TYPE,...`); `#![warn(unused_crate_dependencies)]`
+//! in the host flags a plugin listed but never named.
 #![warn(missing_docs)]
 
 // Lets `#[stage]` (which names `::stage_core`) work inside this crate's own tests.
@@ -89,8 +94,8 @@ pub use metadata::{
 };
 pub use plan::{Plan, PlanError, PlanOptions, StageFactory};
 pub use registry::{
-    is_valid_stage_type, validate, RegistryBuilder, RegistryError, RegistryProblem, Severity, StageRegistry,
-    UnknownStageType, RESERVED_KEYS,
+    crate_relative, is_valid_stage_type, validate, RegistryBuilder, RegistryError, RegistryProblem,
+    Replacement, Severity, StageRegistry, UnknownStageType, RESERVED_KEYS,
 };
 pub use run::{RunOutcome, RunReport, RunState, RunStatus, Runner, StageStatus};
 pub use stage_derive::stage;
@@ -152,6 +157,24 @@ pub mod __private {
         args: &StageArgs<'a>,
     ) -> Result<Option<&'a T>, StageError> {
         args.optional_input::<T>(I)
+    }
+
+    /// Fetches input `I`, required, stored as a `Vec<T>` and lent as a slice (`&[T]` inputs).
+    pub fn fetch_slice_input<'a, T, const I: usize>(args: &StageArgs<'a>) -> Result<&'a [T], StageError>
+    where
+        Vec<T>: StateValue,
+    {
+        args.input::<Vec<T>>(I).map(Vec::as_slice)
+    }
+
+    /// Fetches input `I`, optional, stored as a `Vec<T>` and lent as a slice.
+    pub fn fetch_optional_slice_input<'a, T, const I: usize>(
+        args: &StageArgs<'a>,
+    ) -> Result<Option<&'a [T]>, StageError>
+    where
+        Vec<T>: StateValue,
+    {
+        args.optional_input::<Vec<T>>(I).map(|v| v.map(Vec::as_slice))
     }
 
     /// Fetches the config.

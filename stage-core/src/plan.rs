@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::metadata::{ConfigValue, ResourceValue, StageMetadata};
+use crate::metadata::{ConfigError, ConfigSpec, ConfigValue, ResourceValue, StageMetadata};
 use crate::policy::{Policy, PolicySet};
 use crate::registry::{is_valid_stage_type, RESERVED_KEYS};
 use crate::spec::{self, Diagnostic, EffectiveGate, PathSeg, PipelineSpec, Severity, StageSpec};
@@ -198,12 +198,12 @@ impl<'r> StageFactory<'r> {
                     path,
                     stage.locs.stage_type,
                     format!(
-                        "pipeline `{}`, stage `{}`: unknown stage type `{}`{hint}; registered types: {}. \
-                         If it comes from a plugin crate, link it (`use the_plugin as _;`)",
+                        "pipeline `{}`, stage `{}`: unknown stage type `{}`{hint}; registered types: {}. {}",
                         pipeline.name,
                         stage.name,
                         stage.stage_type,
-                        self.registry.stage_types().join(", ")
+                        self.registry.stage_types().join(", "),
+                        crate::registry::UnknownStageType::link_hint()
                     ),
                 )]);
             }
@@ -273,28 +273,30 @@ impl<'r> StageFactory<'r> {
         let config = match meta.config() {
             Some(spec) => match spec.parse(stage.config_json()) {
                 Ok(c) => Some(c),
-                Err(e) => {
-                    let segs = path_segments(&e.path);
-                    let segs: Vec<PathSeg<'_>> = segs.iter().map(|s| s.as_seg()).collect();
-                    let at = if segs.is_empty() {
-                        stage.locs.config.unwrap_or(stage.loc)
-                    } else {
-                        stage.config_loc(&segs)
-                    };
-                    let field =
-                        if e.path.is_empty() { String::new() } else { format!(" field `{}`", e.path) };
-                    errors.push(Diagnostic::error(
-                        path,
-                        at,
-                        format!(
-                            "pipeline `{}`, stage `{}`: config{field}: {}; the config of stage type `{}` is `{}`",
-                            pipeline.name,
-                            stage.name,
-                            e.message,
-                            meta.stage_type(),
-                            spec.ty().name()
-                        ),
-                    ));
+                Err(first) => {
+                    for e in config_errors(spec, stage.config_json(), first) {
+                        let segs = path_segments(&e.path);
+                        let segs: Vec<PathSeg<'_>> = segs.iter().map(|s| s.as_seg()).collect();
+                        let at = if segs.is_empty() {
+                            stage.locs.config.unwrap_or(stage.loc)
+                        } else {
+                            stage.config_loc(&segs)
+                        };
+                        let field =
+                            if e.path.is_empty() { String::new() } else { format!(" field `{}`", e.path) };
+                        errors.push(Diagnostic::error(
+                            path,
+                            at,
+                            format!(
+                                "pipeline `{}`, stage `{}`: config{field}: {}; the config of stage type `{}` is `{}`",
+                                pipeline.name,
+                                stage.name,
+                                e.message,
+                                meta.stage_type(),
+                                spec.ty().name()
+                            ),
+                        ));
+                    }
                     None
                 }
             },
@@ -313,6 +315,45 @@ impl<'r> StageFactory<'r> {
             Err(errors)
         }
     }
+}
+
+/// Every bad field of a config block, not just the first serde stops at: the field serde
+/// named is set aside and the rest parsed again, until the block parses or the error is the
+/// block's own (a missing required field, reported only when no field was set aside for it).
+/// At most one error per top-level field; `first` is the error of the whole block.
+fn config_errors(spec: &ConfigSpec, config: serde_json::Value, first: ConfigError) -> Vec<ConfigError> {
+    let serde_json::Value::Object(mut rest) = config else { return vec![first] };
+    let mut errors: Vec<ConfigError> = Vec::new();
+    let mut set_aside: Vec<String> = Vec::new();
+    let mut current = first;
+    // Each round sets one field aside, so this ends after at most one round per field.
+    for _ in 0..=rest.len() {
+        let mut top = current.path.split(['.', '[']).next().unwrap_or_default().to_owned();
+        if top.is_empty() {
+            // An unknown field may be reported against the block: named in the message.
+            if let Some(name) =
+                current.message.strip_prefix("unknown field `").and_then(|m| m.split('`').next())
+            {
+                top = name.to_owned();
+            }
+        }
+        if top.is_empty() || !rest.contains_key(&top) {
+            // The block's own error: a required field that was missing, or one set aside here.
+            let missing_set_aside = set_aside.iter().any(|f| current.message.contains(&format!("`{f}`")));
+            if errors.is_empty() || !missing_set_aside {
+                errors.push(current);
+            }
+            break;
+        }
+        rest.remove(&top);
+        set_aside.push(top);
+        errors.push(current);
+        match spec.parse(serde_json::Value::Object(rest.clone())) {
+            Ok(_) => break,
+            Err(e) => current = e,
+        }
+    }
+    errors
 }
 
 enum Seg {
@@ -785,4 +826,45 @@ fn stage_json(s: &StageSpec) -> serde_json::Value {
         "phase": s.phase,
         "gate": s.gate,
     })
+}
+
+#[cfg(test)]
+mod config_error_tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize, serde::Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct Conf {
+        name: String,
+        #[serde(default)]
+        size: usize,
+        #[serde(default)]
+        ratio: f64,
+    }
+
+    fn errors(v: serde_json::Value) -> Vec<(String, String)> {
+        let spec = ConfigSpec::of::<Conf>();
+        let first = spec.parse(v.clone()).unwrap_err();
+        config_errors(&spec, v, first).into_iter().map(|e| (e.path, e.message)).collect()
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_not_only_the_first() {
+        let e = errors(serde_json::json!({"name": "x", "size": "big", "ratio": "half", "colour": 1}));
+        let paths: Vec<&str> = e.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(paths.contains(&"size") && paths.contains(&"ratio"), "{e:?}");
+        assert!(e.iter().any(|(_, m)| m.contains("unknown field `colour`")), "{e:?}");
+    }
+
+    #[test]
+    fn a_bad_required_field_is_one_error_and_a_missing_one_is_reported() {
+        let e = errors(serde_json::json!({"name": 3, "size": "big"}));
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(!e.iter().any(|(_, m)| m.contains("missing field")), "{e:?}");
+        let e = errors(serde_json::json!({"size": "big"}));
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e.iter().any(|(_, m)| m.contains("missing field `name`")), "{e:?}");
+        assert_eq!(errors(serde_json::json!("text")).len(), 1);
+    }
 }

@@ -115,6 +115,37 @@ impl fmt::Display for RegistryProblem {
     }
 }
 
+/// A registration that took over a stage type another crate also registers: a declared
+/// replacement (`#[stage(replace)]`) or the winner of a duplicate. Never silent: listed by
+/// [`StageRegistry::replacements`], logged by [`StageRegistry::global`], shown by a host's
+/// `list` and `describe`, and refused by [`StageRegistry::check_strict`] unless allowed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Replacement {
+    /// The stage type.
+    pub stage_type: String,
+    /// Where the registration in force was defined (crate-relative file).
+    pub kept: String,
+    /// Where the registration it displaced was defined.
+    pub replaced: String,
+    /// Whether the registration in force declared itself a replacement (`#[stage(replace)]`).
+    pub deliberate: bool,
+}
+
+impl fmt::Display for Replacement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = if self.deliberate {
+            "replaced (declared `replace`)"
+        } else {
+            "taken over (a duplicate that won)"
+        };
+        write!(
+            f,
+            "stage type `{}` is {how} by {}; the registration left out: {}",
+            self.stage_type, self.kept, self.replaced
+        )
+    }
+}
+
 /// A registry refused in strict mode, or stage types a host requires that are missing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
@@ -129,6 +160,15 @@ pub enum RegistryError {
         .0.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
     )]
     Missing(Vec<String>),
+    /// Stage types taken over by another registration, refused in strict mode unless the host
+    /// allows them ([`StageRegistry::check_strict`]).
+    #[error(
+        "{} stage type(s) replaced by another registration, refused in strict mode:\n{}\n\
+         Allow each deliberate one (`stagectl --allow-replace TYPE`), or unlink the crate that replaces it",
+        .0.len(),
+        .0.iter().map(|r| format!("  - {r}")).collect::<Vec<_>>().join("\n")
+    )]
+    Replaced(Vec<Replacement>),
 }
 
 fn list(problems: &[RegistryProblem]) -> String {
@@ -138,11 +178,21 @@ fn list(problems: &[RegistryProblem]) -> String {
 /// A stage type a lookup did not find, with the nearest registered names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown stage type `{stage_type}`{}", suggest::did_you_mean(&self.suggestions.iter().map(String::as_str).collect::<Vec<_>>()))]
+/// Its message names the nearest types; [`UnknownStageType::link_hint`] says what to do when
+/// the type comes from a plugin that is not linked.
 pub struct UnknownStageType {
     /// The type asked for.
     pub stage_type: String,
     /// Registered types with a near name, nearest first.
     pub suggestions: Vec<String>,
+}
+
+impl UnknownStageType {
+    /// What to do when the type comes from a plugin: the sentence hosts append to the error.
+    pub const fn link_hint() -> &'static str {
+        "If it comes from a plugin crate, that crate may not be linked: a crate listed in Cargo.toml \
+         but never named in code is dropped by the linker; name it once (`use the_plugin as _;`) and rebuild the host"
+    }
 }
 
 /// The stage types known to a program.
@@ -162,6 +212,7 @@ pub struct UnknownStageType {
 pub struct StageRegistry {
     map: FxHashMap<&'static str, &'static StageMetadata>,
     problems: Vec<RegistryProblem>,
+    replacements: Vec<Replacement>,
     sorted: OnceLock<Vec<&'static str>>,
 }
 
@@ -170,13 +221,36 @@ impl fmt::Debug for StageRegistry {
         f.debug_struct("StageRegistry")
             .field("stage_types", &self.stage_types())
             .field("problems", &self.problems)
+            .field("replacements", &self.replacements)
             .finish()
     }
 }
 
 fn site(m: &StageMetadata) -> String {
     let l = m.location();
-    format!("`{}` in {} ({}:{})", l.crate_name, l.module_path, l.file, l.line)
+    format!("`{}` in {} ({}:{})", l.crate_name, l.module_path, crate_relative(l.file), l.line)
+}
+
+/// A definition site's file relative to its crate's root (`src/lib.rs`), the same on every
+/// machine: `file!()` is relative to the workspace for a workspace member
+/// (`stages-builtin/src/chunk.rs`) but absolute for a crate built from a registry or a path
+/// outside it (`/home/me/.cargo/registry/src/…/my-plugin-0.1.0/src/lib.rs`). The path is cut at
+/// its last `src`, `tests`, `examples` or `benches` component; a path with none is kept whole.
+///
+/// ```
+/// use stage_core::crate_relative;
+/// assert_eq!(crate_relative("stages-builtin/src/chunk.rs"), "src/chunk.rs");
+/// assert_eq!(crate_relative("/home/me/.cargo/registry/src/idx/p-0.1.0/src/lib.rs"), "src/lib.rs");
+/// assert_eq!(crate_relative("C:\\work\\p\\tests\\t.rs"), "tests/t.rs");
+/// assert_eq!(crate_relative("lib.rs"), "lib.rs");
+/// ```
+pub fn crate_relative(file: &str) -> String {
+    let parts: Vec<&str> = file.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
+    let cut = parts.iter().rposition(|p| matches!(*p, "src" | "tests" | "examples" | "benches"));
+    match cut {
+        Some(i) => parts[i..].join("/"),
+        None => parts.join("/"),
+    }
 }
 
 /// The winner between two registrations of one type: a replacement beats a plain one; then
@@ -311,6 +385,10 @@ impl StageRegistry {
                     Severity::Error => tracing::error!(target: "stage_core::registry", "{p}"),
                 }
             }
+            // A declared replacement is no problem, but never silent.
+            for r in registry.replacements.iter().filter(|r| r.deliberate) {
+                tracing::warn!(target: "stage_core::registry", "{r}");
+            }
             tracing::debug!(target: "stage_core::registry", stages = registry.len(), "stage registry ready");
             registry
         })
@@ -364,8 +442,15 @@ impl StageRegistry {
         }
         // Duplicates are reported against the final winner, so the report does not depend on
         // the order the linker laid the slice out in.
+        let mut replacements = Vec::with_capacity(dropped.len());
         for d in dropped {
             let kept = map[d.stage_type()];
+            replacements.push(Replacement {
+                stage_type: kept.stage_type().to_owned(),
+                kept: site(kept),
+                replaced: site(d),
+                deliberate: kept.is_replacement(),
+            });
             if kept.is_replacement() && !d.is_replacement() {
                 continue;
             }
@@ -377,7 +462,8 @@ impl StageRegistry {
             });
         }
         problems.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        StageRegistry { map, problems, sorted: OnceLock::new() }
+        replacements.sort();
+        StageRegistry { map, problems, replacements, sorted: OnceLock::new() }
     }
 
     /// The metadata of a stage type, in O(1).
@@ -436,6 +522,35 @@ impl StageRegistry {
             Ok(())
         } else {
             Err(RegistryError::Problems(self.problems.clone()))
+        }
+    }
+
+    /// Every stage type whose registration displaced another (declared replacements and
+    /// duplicate winners), sorted.
+    pub fn replacements(&self) -> &[Replacement] {
+        &self.replacements
+    }
+
+    /// What displaced `stage_type`'s other registrations, if anything did.
+    pub fn replacements_of<'a>(&'a self, stage_type: &'a str) -> impl Iterator<Item = &'a Replacement> + 'a {
+        self.replacements.iter().filter(move |r| r.stage_type == stage_type)
+    }
+
+    /// Strict mode for a host: [`check`](Self::check), then every replaced stage type not in
+    /// `allowed` is an error ([`RegistryError::Replaced`]).
+    ///
+    /// ```
+    /// let registry = stage_core::StageRegistry::builder().build();
+    /// assert!(registry.check_strict(&["chunk"]).is_ok());
+    /// ```
+    pub fn check_strict(&self, allowed: &[&str]) -> Result<(), RegistryError> {
+        self.check()?;
+        let refused: Vec<Replacement> =
+            self.replacements.iter().filter(|r| !allowed.contains(&r.stage_type.as_str())).cloned().collect();
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(RegistryError::Replaced(refused))
         }
     }
 
@@ -528,7 +643,53 @@ mod tests {
             assert_eq!(r.get_metadata("chunk").unwrap().description(), "Chunks (replacement).");
             assert!(r.problems().is_empty(), "{:?}", r.problems());
             assert!(r.check().is_ok());
+            // Not a problem, but never silent: listed, and refused in strict mode unless allowed.
+            assert_eq!(
+                r.replacements(),
+                [Replacement {
+                    stage_type: "chunk".into(),
+                    kept: "`zeta` in zeta (src/lib.rs:99)".into(),
+                    replaced: "`alpha` in alpha (src/lib.rs:10)".into(),
+                    deliberate: true,
+                }]
+            );
+            assert_eq!(r.replacements_of("chunk").count(), 1);
+            assert_eq!(r.replacements_of("embed").count(), 0);
+            let strict = r.check_strict(&[]).unwrap_err();
+            assert!(matches!(&strict, RegistryError::Replaced(v) if v.len() == 1), "{strict:?}");
+            assert!(strict.to_string().contains("--allow-replace TYPE"), "{strict}");
+            assert!(r.check_strict(&["chunk"]).is_ok());
         }
+    }
+
+    #[test]
+    fn a_duplicate_that_wins_is_a_replacement_too() {
+        let r = build(&[&CHUNK_B, &CHUNK_A]);
+        assert_eq!(r.replacements().len(), 1);
+        assert!(!r.replacements()[0].deliberate);
+        assert!(r.replacements()[0].to_string().contains("taken over (a duplicate that won) by `alpha`"));
+        // A duplicate is a problem already: strict mode refuses it even when the type is allowed.
+        assert!(matches!(r.check_strict(&["chunk"]), Err(RegistryError::Problems(_))));
+        assert!(build(&[&CHUNK_A, &EMBED]).check_strict(&[]).is_ok());
+    }
+
+    #[test]
+    fn definition_sites_are_crate_relative() {
+        static FAR: StageMetadata = StageMetadata::new(
+            "far",
+            "Far.",
+            invoke,
+            Location {
+                crate_name: "far",
+                module_path: "far",
+                file: "/home/someone/.cargo/registry/src/index-1/far-0.1.0/src/stages/far.rs",
+                line: 7,
+            },
+        );
+        let r = build(&[&FAR, &BAD]);
+        assert_eq!(super::site(&FAR), "`far` in far (src/stages/far.rs:7)");
+        assert_eq!(crate_relative("tests/fixtures/download-plugin/src/lib.rs"), "src/lib.rs");
+        assert!(r.problems()[0].to_string().contains("(src/lib.rs:3)"));
     }
 
     #[test]

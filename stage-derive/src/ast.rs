@@ -9,9 +9,20 @@ pub(crate) const RESOURCE_ATTR: &str = "resource";
 
 pub(crate) enum ParamKind<'a> {
     Context,
-    Input { key: String, ty: &'a Type, required: bool },
-    Config { ty: &'a Type },
-    Resource { ty: &'a Type },
+    /// An input read from the run state. For `&[T]` (`slice`), `ty` is the element type `T`
+    /// and the stored value is a `Vec<T>`, lent as a slice.
+    Input {
+        key: String,
+        ty: &'a Type,
+        required: bool,
+        slice: bool,
+    },
+    Config {
+        ty: &'a Type,
+    },
+    Resource {
+        ty: &'a Type,
+    },
 }
 
 pub(crate) struct Param<'a> {
@@ -196,12 +207,14 @@ fn param<'a>(cx: &mut Ctxt, arg: &'a FnArg) -> Option<Param<'a>> {
         }
     };
     if let Some(inner) = referent {
-        return Some(Param { kind: ParamKind::Input { key, ty: inner, required: true }, ty });
+        let (inner, slice) = slice_element(inner);
+        return Some(Param { kind: ParamKind::Input { key, ty: inner, required: true, slice }, ty });
     }
     if let Some(args) = generic_of(ty, "Option") {
         if let [Type::Reference(r)] = args.as_slice() {
             if r.mutability.is_none() {
-                return Some(Param { kind: ParamKind::Input { key, ty: &r.elem, required: false }, ty });
+                let (inner, slice) = slice_element(&r.elem);
+                return Some(Param { kind: ParamKind::Input { key, ty: inner, required: false, slice }, ty });
             }
         }
         let inner = match args.as_slice() {
@@ -227,6 +240,16 @@ fn param<'a>(cx: &mut Ctxt, arg: &'a FnArg) -> Option<Param<'a>> {
         ),
     );
     None
+}
+
+/// `[T]` → (`T`, true): a slice input is stored as a `Vec<T>`; any other type → (itself, false).
+fn slice_element(ty: &Type) -> (&Type, bool) {
+    match ty {
+        Type::Slice(s) => (&s.elem, true),
+        Type::Group(g) => slice_element(&g.elem),
+        Type::Paren(p) => slice_element(&p.elem),
+        _ => (ty, false),
+    }
 }
 
 fn ret<'a>(cx: &mut Ctxt, output: &'a ReturnType) -> Return<'a> {

@@ -18,10 +18,22 @@ pub(crate) const COUNTER: &str = "counter";
 pub(crate) const HANDLER: &str = "handler";
 pub(crate) const PARKS: &str = "parks";
 pub(crate) const REPLACE: &str = "replace";
+pub(crate) const TUPLE_VALUE: &str = "tuple_value";
 pub(crate) const CRATE: &str = "crate";
 
-const ALL: &[&str] =
-    &[TYPE, STATE_KEY, DESCRIPTION, DEPENDENCIES, VERSION, COUNTER, HANDLER, PARKS, REPLACE, CRATE];
+const ALL: &[&str] = &[
+    TYPE,
+    STATE_KEY,
+    DESCRIPTION,
+    DEPENDENCIES,
+    VERSION,
+    COUNTER,
+    HANDLER,
+    PARKS,
+    REPLACE,
+    TUPLE_VALUE,
+    CRATE,
+];
 
 /// An argument given at most once; the second occurrence is an error.
 pub(crate) struct Slot<T> {
@@ -56,6 +68,11 @@ impl<T> Slot<T> {
     pub(crate) fn get(&self) -> Option<&T> {
         self.value.as_ref().map(|(_, v)| v)
     }
+
+    /// Where the argument was written.
+    pub(crate) fn span(&self) -> Option<Span> {
+        self.value.as_ref().map(|(s, _)| *s)
+    }
 }
 
 /// `state_key = "k"` or `state_key = ["a", "b"]`.
@@ -76,6 +93,9 @@ pub(crate) struct Args {
     pub(crate) handler: Slot<Path>,
     pub(crate) parks: Slot<()>,
     pub(crate) replace: Slot<()>,
+    /// A one-key stage that returns a tuple writes it whole under its key (otherwise an error:
+    /// a tuple is the shape of a several-key stage).
+    pub(crate) tuple_value: Slot<()>,
     pub(crate) krate: Slot<Path>,
 }
 
@@ -166,6 +186,7 @@ impl Args {
             handler: Slot::new(HANDLER),
             parks: Slot::new(PARKS),
             replace: Slot::new(REPLACE),
+            tuple_value: Slot::new(TUPLE_VALUE),
             krate: Slot::new(CRATE),
         };
         let parser = syn::meta::parser(|meta| {
@@ -196,6 +217,7 @@ impl Args {
             HANDLER => self.handler.mark_invalid(),
             PARKS => self.parks.mark_invalid(),
             REPLACE => self.replace.mark_invalid(),
+            TUPLE_VALUE => self.tuple_value.mark_invalid(),
             CRATE => self.krate.mark_invalid(),
             _ => {}
         }
@@ -251,7 +273,7 @@ impl Args {
                 let v = path_value(value(meta, example)?, example)?;
                 self.handler.set(cx, span, v);
             }
-            PARKS | REPLACE => {
+            PARKS | REPLACE | TUPLE_VALUE => {
                 if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
                     let _eq: Option<Token![=]> = meta.input.parse()?;
                     let tokens = parse_rest_of_value(meta.input);
@@ -260,7 +282,11 @@ impl Args {
                         format!("`{name}` is a flag and takes no value: write `{name}` alone"),
                     ));
                 }
-                let slot = if name == PARKS { &mut self.parks } else { &mut self.replace };
+                let slot = match name {
+                    PARKS => &mut self.parks,
+                    REPLACE => &mut self.replace,
+                    _ => &mut self.tuple_value,
+                };
                 slot.set(cx, span, ());
             }
             CRATE => {

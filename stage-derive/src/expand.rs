@@ -146,7 +146,7 @@ fn generate(args: &Args, f: &StageFn<'_>, body: Option<&Group>) -> TokenStream {
                 fetchers.push(quote!(#p::fetch_context));
                 call_args.push(quote!(#p::StageArgs::context(__args)));
             }
-            ParamKind::Input { key, ty, required } => {
+            ParamKind::Input { key, ty, required, slice } => {
                 let i = inputs.len();
                 let span = ty.span();
                 let (spec, fetch, method) = if *required {
@@ -156,9 +156,23 @@ fn generate(args: &Args, f: &StageFn<'_>, body: Option<&Group>) -> TokenStream {
                 };
                 let (spec, fetch, method) =
                     (Ident::new(spec, span), Ident::new(fetch, span), Ident::new(method, span));
-                inputs.push(quote_spanned!(span=> #krate::InputSpec::#spec::<#ty>(#key)));
-                fetchers.push(quote_spanned!(span=> #p::#fetch::<#ty, #i>));
-                call_args.push(quote_spanned!(span=> #p::StageArgs::#method::<#ty>(__args, #i)?));
+                // A `&[T]` input reads the `Vec<T>` stored under its key, lent as a slice.
+                let stored = if *slice { quote_spanned!(span=> ::std::vec::Vec<#ty>) } else { quote!(#ty) };
+                inputs.push(quote_spanned!(span=> #krate::InputSpec::#spec::<#stored>(#key)));
+                fetchers.push(if *slice {
+                    let fetch = Ident::new(&fetch.to_string().replace("input", "slice_input"), span);
+                    quote_spanned!(span=> #p::#fetch::<#ty, #i>)
+                } else {
+                    quote_spanned!(span=> #p::#fetch::<#stored, #i>)
+                });
+                let arg = quote_spanned!(span=> #p::StageArgs::#method::<#stored>(__args, #i)?);
+                call_args.push(match (*slice, *required) {
+                    (false, _) => arg,
+                    (true, true) => quote_spanned!(span=> ::std::vec::Vec::as_slice(#arg)),
+                    (true, false) => {
+                        quote_spanned!(span=> ::std::option::Option::map(#arg, ::std::vec::Vec::as_slice))
+                    }
+                });
             }
             ParamKind::Config { ty } => {
                 let span = ty.span();

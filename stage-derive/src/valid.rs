@@ -16,6 +16,7 @@ pub(crate) fn check(cx: &mut Ctxt, args: &Args, f: &StageFn<'_>) {
     stage_type(cx, args);
     state_keys(cx, args);
     output_shape(cx, args, f);
+    tuple_value_applies(cx, args, f);
     single_params(cx, f);
     dependencies(cx, args);
     description(cx, args, f);
@@ -133,7 +134,21 @@ fn output_shape(cx: &mut Ctxt, args: &Args, f: &StageFn<'_>) {
                 keys.iter().map(|k| format!("`{}`", k.value())).collect::<Vec<_>>().join(", ")
             ),
         ),
-        (1, Some(_)) => {}
+        (1, Some(ty)) => match strip_group(ty) {
+            Type::Tuple(t) if !t.elems.is_empty() && args.tuple_value.get().is_none() => {
+                let key = keys.first().map(|k| k.value()).unwrap_or_default();
+                let n = t.elems.len();
+                let names: Vec<String> = (1..=n).map(|i| format!("\"{key}_{i}\"")).collect();
+                cx.error_spanned_by(
+                    ty,
+                    format_args!(
+                        "`state_key` names one key, `{key}`, but the stage returns a {n}-tuple: to write one key per element, list {n} keys (`state_key = [{}]`); to store the tuple whole under `{key}`, mark the stage `#[stage(..., tuple_value)]`",
+                        names.join(", ")
+                    ),
+                );
+            }
+            _ => {}
+        },
         (n, Some(ty)) => match strip_group(ty) {
             Type::Tuple(t) if t.elems.len() == n => {}
             Type::Tuple(t) => cx.error_spanned_by(
@@ -150,6 +165,22 @@ fn output_shape(cx: &mut Ctxt, args: &Args, f: &StageFn<'_>) {
                     vec!["_"; n].join(", ")),
             ),
         },
+    }
+}
+
+/// `tuple_value` only means something on a one-key stage that returns a tuple.
+fn tuple_value_applies(cx: &mut Ctxt, args: &Args, f: &StageFn<'_>) {
+    if args.tuple_value.get().is_none() {
+        return;
+    }
+    let one_key = keys(args).len() == 1;
+    let tuple =
+        f.ret.value.is_some_and(|ty| matches!(strip_group(ty), Type::Tuple(t) if !t.elems.is_empty()));
+    if !(one_key && tuple) {
+        cx.error_at(
+            args.tuple_value.span().unwrap_or_else(Span::call_site),
+            "`tuple_value` applies to a stage with one `state_key` that returns a tuple: remove it",
+        );
     }
 }
 

@@ -1,9 +1,12 @@
 //! A stage type's metadata as JSON, for `list` and `describe`.
 
 use serde_json::{json, Value};
-use stage_core::StageMetadata;
+use stage_core::{crate_relative, StageMetadata, StageRegistry};
 
-pub(crate) fn metadata_json(m: &StageMetadata) -> Value {
+/// A stage type's metadata as JSON: the same on every machine (its file is crate-relative),
+/// with the registrations it replaced (`replaces`) and the registry's problems about its type
+/// (`problems`).
+pub(crate) fn metadata_json(registry: &StageRegistry, m: &StageMetadata) -> Value {
     let keys = m.state_key().keys();
     let outputs: Vec<Value> = m
         .outputs()
@@ -33,13 +36,32 @@ pub(crate) fn metadata_json(m: &StageMetadata) -> Value {
         "output_handler": m.output_handler().name,
         "output_counter": m.output_counter().name,
         "defined_at": {
-            "crate": loc.crate_name, "module": loc.module_path, "file": loc.file, "line": loc.line,
+            "crate": loc.crate_name, "module": loc.module_path, "file": crate_relative(loc.file), "line": loc.line,
         },
+        "replaces": registry.replacements_of(m.stage_type()).map(|r| json!({
+            "replaced": r.replaced, "deliberate": r.deliberate,
+        })).collect::<Vec<_>>(),
+        "problems": problems_of(registry, m.stage_type()),
     })
 }
 
-pub(crate) fn describe_text(m: &StageMetadata) -> String {
-    let j = metadata_json(m);
+/// The registry's problems about one stage type, as text.
+pub(crate) fn problems_of(registry: &StageRegistry, stage_type: &str) -> Vec<String> {
+    registry
+        .problems()
+        .iter()
+        .filter(|p| match p {
+            stage_core::RegistryProblem::Invalid { stage_type: t, .. }
+            | stage_core::RegistryProblem::SchemaVersion { stage_type: t, .. }
+            | stage_core::RegistryProblem::Duplicate { stage_type: t, .. } => t == stage_type,
+        })
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// `describe` as text: one labelled line per fact.
+pub(crate) fn describe_text(registry: &StageRegistry, m: &StageMetadata) -> String {
+    let j = metadata_json(registry, m);
     let mut s = String::new();
     let line = |s: &mut String, k: &str, v: String| s.push_str(&format!("{k:<13}{v}\n"));
     line(&mut s, "type", m.stage_type().to_owned());
@@ -74,6 +96,66 @@ pub(crate) fn describe_text(m: &StageMetadata) -> String {
     }
     line(&mut s, "counter", m.output_counter().name.to_owned());
     let loc = m.location();
-    line(&mut s, "defined in", format!("{} ({}:{})", loc.crate_name, loc.file, loc.line));
+    line(&mut s, "defined in", format!("{} ({}:{})", loc.crate_name, crate_relative(loc.file), loc.line));
+    for r in registry.replacements_of(m.stage_type()) {
+        let how = if r.deliberate { "declared `replace`" } else { "a duplicate that won" };
+        line(&mut s, "REPLACES", format!("{} ({how})", r.replaced));
+    }
+    for p in problems_of(registry, m.stage_type()) {
+        line(&mut s, "problem", p);
+    }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use stage_core::__private::{InvokeResult, StageArgs};
+    use stage_core::{Location, StageMetadata, StageRegistry};
+
+    fn invoke(_: &StageArgs<'_>) -> InvokeResult {
+        Ok(None)
+    }
+
+    static BUILTIN: StageMetadata = StageMetadata::new(
+        "tag",
+        "Built in.",
+        invoke,
+        Location {
+            crate_name: "builtin",
+            module_path: "builtin::tag",
+            file: "stages-builtin/src/tag.rs",
+            line: 3,
+        },
+    );
+    static PLUGIN: StageMetadata = StageMetadata::new(
+        "tag",
+        "Plugin.",
+        invoke,
+        Location {
+            crate_name: "plugin",
+            module_path: "plugin",
+            file: "/home/me/.cargo/registry/src/idx/plugin-0.1.0/src/lib.rs",
+            line: 9,
+        },
+    )
+    .with_replaces(true);
+
+    #[test]
+    fn a_replacement_shows_in_describe_and_the_json_is_machine_independent() {
+        let registry = StageRegistry::builder().register(&BUILTIN).register(&PLUGIN).build();
+        let m = registry.get_metadata("tag").unwrap();
+        let j = super::metadata_json(&registry, m);
+        assert_eq!(j["defined_at"]["file"], "src/lib.rs");
+        assert_eq!(j["replaces"][0]["replaced"], "`builtin` in builtin::tag (src/tag.rs:3)");
+        assert_eq!(j["replaces"][0]["deliberate"], true);
+        let text = super::describe_text(&registry, m);
+        assert!(
+            text.contains("REPLACES     `builtin` in builtin::tag (src/tag.rs:3) (declared `replace`)"),
+            "{text}"
+        );
+        let alone = StageRegistry::builder().register(&BUILTIN).build();
+        let j = super::metadata_json(&alone, alone.get_metadata("tag").unwrap());
+        assert_eq!(j["replaces"], serde_json::json!([]));
+        assert_eq!(j["defined_at"]["file"], "src/tag.rs");
+    }
 }

@@ -12,18 +12,50 @@
 //!
 //! Commands (each takes `--json`): `list`, `describe <type>`, `validate <files or dirs>`,
 //! `run <pipeline> <job or jobs file>`, `resume <job>`, `watch`, `graph <pipeline>`, `query text|similar|neighbors|stats`,
-//! `ledger get|set`, `runs [job]`. See `stagectl --help`.
+//! `ledger get|set`, `runs [job]`, `completions <shell>`. See `stagectl --help`.
 //!
 //! Every number on the command line is checked as it is parsed, with the allowed range in the
 //! message (exit 2, before anything runs): `--max-gate-wait` 0–86,400 seconds (one day; not
 //! negative, NaN or infinite), `--workers` and `--concurrency` 1–[`MAX_PARALLEL`], `--limit`
-//! 1–[`MAX_LIMIT`].
+//! 1–[`MAX_LIMIT`]. Choices are checked the same way (`graph --format mermaid|dot`).
 //!
 //! Exit codes: 0 success; 1 a job failed (or `validate` found errors); 2 an error that ended
 //! the command (bad arguments included); 3 `resume` of a run still parked, or run by another
 //! process (it holds the run's lease); 141 stdout was closed early (a pipe into `head`): the
 //! command stops quietly at its next write, as a process ended by `SIGPIPE` would, with no
 //! message.
+//!
+//! # Conventions
+//!
+//! - **Logs** go to stderr through `tracing`, filtered by `STAGECTL_LOG` or, when it is unset,
+//!   `RUST_LOG` (the same syntax: `warn`, `debug`, `stage_core=debug,info`; default `warn`).
+//! - **Colour** only when stderr is a terminal and `NO_COLOR` is unset or empty: logs
+//!   redirected to a file carry no ANSI escapes.
+//! - **Progress** (on stderr, not with `--quiet` or `--json`): on a terminal a bar with the
+//!   jobs done out of all, the completed / parked / failed counts and an ETA; otherwise one
+//!   plain line per job as it ends. A failure, a retry or a park is one line, never repeated
+//!   by the logs (the events the progress shows are not logged again; with `--quiet` or
+//!   `--json` every event goes to the logs).
+//! - **Tables** fit the terminal's width when stdout is one (wrapped cells, borders); when it
+//!   is not (a pipe, a file) they are plain: columns padded with spaces, a dashed rule under
+//!   the header, no borders and no wrapping.
+//! - **`--json`**, on every command, prints JSON on stdout: each command's object (or one line
+//!   per run for `run`, `resume` and `watch`), and, for an error that ends the command, the
+//!   error object (exit code 2 unless said otherwise):
+//!
+//! ```json
+//! {"error": {"message": "unknown stage type `chunck`; did you mean `chunk`?",
+//!            "kind": "unknown_stage_type", "exit_code": 2, "suggestions": ["chunk"]}}
+//! ```
+//!
+//!   `kind` is one of `usage` (bad arguments), `registry` (`--strict` or `--require` refused
+//!   the registry; with `missing` or `problems`), `unknown_stage_type` (with `suggestions`),
+//!   `pipeline` (the file cannot be planned; with `diagnostics`, each `{severity, line, column,
+//!   message}`), `not_found` (a run, a job's field), `io`, or `error`.
+//!   `validate --json` prints one object: `{"ok", "files_checked", "files_with_errors",
+//!   "errors", "diagnostics": [{"file", "severity", "line", "column", "message"}], "files"}`.
+//! - **Completions**: `stagectl completions bash|zsh|fish|elvish|powershell` prints the script
+//!   (`stagectl completions bash > /etc/bash_completion.d/stagectl`).
 
 /// `println!` that returns the write's `io::Result` instead of panicking when stdout is a
 /// closed pipe (`stagectl list | head -1`): `outln!(...)?` ends the command, and [`main`]
@@ -53,13 +85,16 @@ macro_rules! errln {
 
 pub mod commands;
 mod describe;
+mod errors;
 pub mod journal;
+mod progress;
 mod table;
+mod term;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 pub use commands::run::{
     expand_jobs, run_jobs, run_jobs_with, BatchCounts, BatchOptions, BatchOutcome, JobDone, JobResult,
@@ -74,9 +109,18 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
     /// Refuse to start when the stage registry has any problem (invalid or duplicate
-    /// registrations), instead of warning.
+    /// registrations) or a stage type replaced by another registration (unless allowed with
+    /// `--allow-replace`), instead of warning.
     #[arg(long, global = true)]
     pub strict: bool,
+    /// Stage types that must be registered (comma-separated or repeated): the command fails at
+    /// start-up naming those missing and how to link their crate.
+    #[arg(long, global = true, value_delimiter = ',', value_name = "TYPE")]
+    pub require: Vec<String>,
+    /// Stage types another registration may replace under `--strict` (comma-separated or
+    /// repeated).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "TYPE")]
+    pub allow_replace: Vec<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -148,9 +192,15 @@ pub enum Command {
     Graph {
         /// The pipeline file.
         pipeline: PathBuf,
-        /// `mermaid` or `dot`.
-        #[arg(long, default_value = "mermaid")]
-        format: String,
+        /// The drawing's language.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
+    /// Print a shell completion script (`stagectl completions bash > stagectl.bash`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Search what was indexed, walk the graph that was written.
     Query {
@@ -170,6 +220,15 @@ pub enum Command {
         #[command(subcommand)]
         what: LedgerCommand,
     },
+}
+
+/// The language `graph` draws in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// A Graphviz digraph.
+    Dot,
 }
 
 /// How runs run: the store, concurrency, gate waits, policies.
@@ -297,14 +356,34 @@ fn limit(s: &str) -> Result<usize, String> {
 /// Runs the command line of this process and returns its exit code.
 pub fn main() -> ExitCode {
     init_tracing();
-    match run(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return errors::usage(e),
+    };
+    let json = cli.json;
+    match run(cli) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&*e) => ExitCode::from(EXIT_BROKEN_PIPE),
         Err(e) => {
-            errln!("error: {e}");
+            if json {
+                // The error object on stdout; a closed stdout still ends as a closed pipe.
+                let line = errors::error_json(&*e, 2);
+                if outln!("{line}").is_err() {
+                    return ExitCode::from(EXIT_BROKEN_PIPE);
+                }
+            } else {
+                errln!("error: {e}");
+            }
             ExitCode::from(2)
         }
     }
+}
+
+/// The shell completion script for `shell`.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "stagectl", &mut out);
+    out
 }
 
 /// Whether `e` (or what caused it) is a write to a closed pipe.
@@ -320,10 +399,23 @@ fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Logs to stderr, filtered by `STAGECTL_LOG`, else `RUST_LOG`, else `warn`; coloured only on
+/// a terminal without `NO_COLOR`.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STAGECTL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let from =
+        |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty()).map(|v| (var.to_owned(), v));
+    let filter = match from("STAGECTL_LOG").or_else(|| from("RUST_LOG")) {
+        Some((var, spec)) => tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+            errln!("warning: {var}={spec:?} is not a log filter ({e}); using `warn`");
+            tracing_subscriber::EnvFilter::new("warn")
+        }),
+        None => tracing_subscriber::EnvFilter::new("warn"),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(term::stderr_colour())
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// An error that ends a command: its message is printed, the exit code is 2.
@@ -332,8 +424,9 @@ pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let registry = stage_core::StageRegistry::global();
+    registry.require(cli.require.iter().map(String::as_str))?;
     if cli.strict {
-        registry.check()?;
+        registry.check_strict(&cli.allow_replace.iter().map(String::as_str).collect::<Vec<_>>())?;
     }
     commands::dispatch(cli, registry)
 }

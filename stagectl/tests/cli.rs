@@ -15,6 +15,41 @@ fn list_shows_the_built_in_stages_and_the_linked_plugin() {
     assert!(stdout.contains("deid-plugin"), "{stdout}");
     let json: serde_json::Value = serde_json::from_slice(&stagectl(&["list", "--json"]).stdout).unwrap();
     assert_eq!(json.as_array().unwrap().len(), stages_builtin::STAGE_TYPES.len() + 1);
+    // The same on every machine: crate-relative files; replacements and problems listed.
+    for stage in json.as_array().unwrap() {
+        let file = stage["defined_at"]["file"].as_str().unwrap();
+        assert!(file.starts_with("src/"), "{file}");
+        assert_eq!(stage["replaces"], serde_json::json!([]), "{stage}");
+        assert_eq!(stage["problems"], serde_json::json!([]), "{stage}");
+    }
+}
+
+#[test]
+fn required_stage_types_are_checked_at_start_up() {
+    let ok = stagectl(&["--require", "chunk,deidentify", "list"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let missing = stagectl(&["--require", "chunk,ocr-magic", "--require", "zzz", "list"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = text(&missing);
+    assert!(err.contains("required stage type(s) not registered: `ocr-magic`, `zzz`"), "{err}");
+    assert!(err.contains("`use my_plugin as _;`"), "{err}");
+    assert!(!err.contains("`chunk`"), "{err}");
+    // Nothing is replaced in this host: strict mode starts.
+    let strict = stagectl(&["--strict", "list"]);
+    assert!(strict.status.success(), "{}", text(&strict));
+    assert!(!String::from_utf8_lossy(&strict.stdout).contains("replaced:"));
+}
+
+#[test]
+fn a_pipeline_naming_an_unlinked_type_says_the_plugin_may_not_be_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.yaml");
+    std::fs::write(&file, "name: p\nversion: 2024-01-01\nstages:\n  - name: a\n    type: ocr-magic\n")
+        .unwrap();
+    let out = stagectl(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("unknown stage type `ocr-magic`"), "{}", text(&out));
+    assert!(text(&out).contains("that crate may not be linked"), "{}", text(&out));
 }
 
 #[test]
@@ -86,6 +121,40 @@ fn validate_reports_every_problem_located_and_fails() {
 }
 
 #[test]
+fn validate_reports_four_typos_in_four_places_in_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typos.yaml");
+    let yaml = std::fs::read_to_string(root().join("examples/pipelines/literature.yaml"))
+        .unwrap()
+        .replace("depends_on: [chunk]", "depend_on: [chunk]") // structure
+        .replace("policy: gpu-bound", "policy: gpu-bund") // policy
+        .replace("size: 400", "sise: 400") // a config field
+        .replace("overlap: 80", "overlap: lots"); // another field of the same config
+    std::fs::write(&file, yaml).unwrap();
+    let out = stagectl(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let errors: Vec<&str> = stdout.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 4, "{stdout}");
+    assert!(errors[0].contains("unknown field `sise`") || errors[0].contains("`sise`"), "{stdout}");
+    assert!(errors.iter().any(|e| e.contains("config field `overlap`")), "{stdout}");
+    assert!(errors.iter().any(|e| e.contains("unknown key `depend_on`")), "{stdout}");
+    assert!(errors.iter().any(|e| e.contains("unknown policy `gpu-bund`")), "{stdout}");
+    // The same four with `--json`, as one object.
+    let out = stagectl(&["validate", "--json", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diags = j["diagnostics"].as_array().unwrap();
+    assert_eq!(diags.iter().filter(|d| d["severity"] == "error").count(), 4, "{j}");
+    assert!(diags.iter().all(|d| d["file"] == file.to_str().unwrap()), "{j}");
+    assert_eq!(
+        (j["ok"].clone(), j["errors"].clone(), j["files_with_errors"].clone()),
+        (false.into(), 4.into(), 1.into())
+    );
+    assert_eq!(j["files"][0]["diagnostics"].as_array().unwrap().len(), diags.len());
+}
+
+#[test]
 fn the_main_job_runs_the_corpus_and_its_results_can_be_queried_and_rerun_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
@@ -101,7 +170,13 @@ fn the_main_job_runs_the_corpus_and_its_results_can_be_queried_and_rerun_without
     assert!(all.contains("13 job(s): 13 completed, 0 parked, 0 failed"), "{all}");
     assert!(all.contains("job oa-all/W9000000002 (a record of job oa-all) — pipeline literature"), "{all}");
     assert!(all.contains("job file-1/rec-1 (a record of job file-1)"), "{all}");
-    assert!(all.contains("[ct-1] chunk (chunk): started"), "progress per stage: {all}");
+    // Progress off a terminal: one line per job, none per stage.
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The count grows as submitted jobs expand into one job per record: 13 in the end.
+    assert!(err.contains("job `ct-1`: completed, 9 stage(s) in "), "progress per job: {err}");
+    assert!(err.contains("[13/13] job `"), "{err}");
+    assert_eq!(err.lines().filter(|l| l.starts_with('[') && l.contains("] job `")).count(), 13, "{err}");
+    assert!(!err.contains("started"), "{err}");
     assert!(all.contains("STAGE"), "summary table: {all}");
 
     let stats = |()| -> serde_json::Value {
@@ -290,6 +365,100 @@ fn a_failing_job_fails_the_batch_but_not_the_other_jobs() {
     assert_eq!(line["status"], "failed");
     assert!(line["message"].as_str().unwrap().contains("NCT00000000"), "{line}");
     assert_eq!(record(&s, "missing")["report"]["stages"][1]["status"], "skipped");
+    // Off a terminal: no ANSI escapes, the failure said once (not again by the logs), and one
+    // progress line per job, not one per stage.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains('\x1b'), "{err}");
+    assert_eq!(err.matches("FAILED on attempt 1").count(), 1, "{err}");
+    assert!(!err.contains("ERROR"), "{err}");
+    let progress: Vec<&str> = err.lines().filter(|l| l.starts_with('[') && l.contains("/2] job `")).collect();
+    assert_eq!(progress.len(), 2, "{err}");
+    assert!(progress.iter().any(|l| l.contains("job `missing`: FAILED, 9 stage(s)")), "{err}");
+    assert!(err.lines().count() <= 4, "{err}");
+}
+
+/// `stagectl` with extra environment variables.
+fn stagectl_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stagectl"));
+    cmd.args(args).current_dir(root()).env_remove("RUST_LOG").env_remove("STAGECTL_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("stagectl runs")
+}
+
+#[test]
+fn rust_log_and_stagectl_log_filter_the_logs() {
+    let quiet = stagectl_env(&["list"], &[]);
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("stage registry ready"));
+    for var in ["RUST_LOG", "STAGECTL_LOG"] {
+        let out = stagectl_env(&["list"], &[(var, "stage_core=debug")]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("stage registry ready"), "{var}: {err}");
+        assert!(!err.contains('\x1b'), "{var}: {err}");
+    }
+    // STAGECTL_LOG wins over RUST_LOG.
+    let both = stagectl_env(&["list"], &[("RUST_LOG", "stage_core=debug"), ("STAGECTL_LOG", "error")]);
+    assert!(!String::from_utf8_lossy(&both.stderr).contains("stage registry ready"));
+    let bad = stagectl_env(&["list"], &[("RUST_LOG", "[[[")]);
+    assert!(bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a log filter"));
+}
+
+#[test]
+fn json_errors_are_one_documented_object_on_stdout() {
+    let error = |args: &[&str], code: i32| -> serde_json::Value {
+        let out = stagectl(args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", text(&out)));
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        assert_eq!(v["error"]["exit_code"], code, "{v}");
+        v["error"].clone()
+    };
+    let e = error(&["describe", "chunck", "--json"], 2);
+    assert_eq!(
+        (e["kind"].as_str(), e["suggestions"][0].as_str()),
+        (Some("unknown_stage_type"), Some("chunk"))
+    );
+    let e = error(&["--json", "graph", "x.yaml", "--format", "png"], 2);
+    assert_eq!(e["kind"], "usage");
+    assert!(e["message"].as_str().unwrap().contains("mermaid, dot"), "{e}");
+    let e = error(&["--json", "--require", "ocr-magic", "list"], 2);
+    assert_eq!(
+        (e["kind"].as_str(), e["missing"].clone()),
+        (Some("registry"), serde_json::json!(["ocr-magic"]))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().to_str().unwrap();
+    assert_eq!(error(&["--json", "resume", "nope", "--store", s], 2)["kind"], "not_found");
+    assert_eq!(error(&["--json", "ledger", "get", "j", "f", "--store", s], 1)["kind"], "not_found");
+    let e = error(&["--json", "run", "no/such.yaml", "{}", "--store", s], 2);
+    assert_eq!(e["kind"], "pipeline", "{e}");
+    assert!(e["diagnostics"][0]["message"].as_str().is_some(), "{e}");
+    // The commands that printed text only now print JSON too.
+    let set = stagectl(&["--json", "ledger", "set", "j", "ready", "true", "--store", s]);
+    let set: serde_json::Value = serde_json::from_slice(&set.stdout).unwrap();
+    assert_eq!(set, serde_json::json!({"job_id": "j", "field": "ready", "value": true, "metadata": false}));
+    let watch = stagectl(&["--json", "watch", "--once", "--store", s]);
+    assert!(watch.status.success(), "{}", text(&watch));
+    let watch: serde_json::Value = serde_json::from_slice(&watch.stdout).unwrap();
+    assert_eq!(watch, serde_json::json!({"watch": {"resumed": 0, "still_parked": 0, "failed": false}}));
+}
+
+#[test]
+fn choices_are_checked_by_clap_and_completions_are_printed() {
+    let bad = stagectl(&["graph", "examples/pipelines/literature.yaml", "--format", "png"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("[possible values: mermaid, dot]"), "{}", text(&bad));
+    for (shell, marker) in
+        [("bash", "_stagectl()"), ("zsh", "#compdef stagectl"), ("fish", "complete -c stagectl")]
+    {
+        let out = stagectl(&["completions", shell]);
+        assert!(out.status.success(), "{}", text(&out));
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains(marker) && script.contains("allow-replace"), "{shell}: {script}");
+    }
 }
 
 #[test]

@@ -107,11 +107,12 @@ fn every_shared_file_runs_with_the_built_in_stages_and_two_phase_files_resume_ac
         assert!(text(&early).contains("is still parked at gate `pdf_ir_ready`"), "{}", text(&early));
 
         convert(&store, &job_id);
-        let watch = stagectl(&["watch", "--once", "--store", s]);
+        let watch = logged(&["watch", "--once", "--store", s]);
         assert!(watch.status.success(), "{name}: {}", text(&watch));
         let resumed = text(&watch);
-        assert!(!resumed.contains("ingest (ingest): started"), "{name}: completed stages re-ran:\n{resumed}");
-        assert!(!resumed.contains("download (download): started"), "{name}: the download re-ran:\n{resumed}");
+        assert!(resumed.contains("started job="), "{name}: stage events are logged:\n{resumed}");
+        assert!(!resumed.contains(r#"stage="ingest""#), "{name}: completed stages re-ran:\n{resumed}");
+        assert!(!resumed.contains(r#"stage="download""#), "{name}: the download re-ran:\n{resumed}");
         let rec = record(&store, &job_id);
         assert_eq!(rec["status"], "completed", "{name}: {resumed}");
         let results = &rec["report"]["results"];
@@ -165,6 +166,16 @@ gates:
     condition: {field: go, equals: true}
 ";
 
+/// `stagectl` with every stage event logged (`started`, `completed`: one line each).
+fn logged(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_stagectl"))
+        .args(args)
+        .current_dir(root())
+        .env("STAGECTL_LOG", "stage_core::run=info,warn")
+        .output()
+        .expect("stagectl runs")
+}
+
 #[test]
 fn a_run_killed_between_two_stages_resumes_from_its_checkpoint_without_duplicate_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -198,13 +209,13 @@ fn a_run_killed_between_two_stages_resumes_from_its_checkpoint_without_duplicate
     assert!(indexed > 0);
 
     assert!(stagectl(&["ledger", "set", "k-1", "go", "true", "--store", s]).status.success());
-    let out = stagectl(&["resume", "k-1", "--store", s]);
+    let out = logged(&["resume", "k-1", "--store", s]);
     assert!(out.status.success(), "{}", text(&out));
     let all = text(&out);
     for stage in ["ingest", "parse", "chunk", "embed", "index"] {
-        assert!(!all.contains(&format!("] {stage} ({}", stage)), "{stage} re-ran:\n{all}");
+        assert!(!all.contains(&format!("stage=\"{stage}\"")), "{stage} re-ran:\n{all}");
     }
-    assert!(all.contains("[k-1] kg (knowledge-graph): completed"), "{all}");
+    assert!(all.contains(r#"completed job="k-1" stage="kg""#), "{all}");
     let rec = record(&store, "k-1");
     assert_eq!(rec["status"], "completed");
     let stats: serde_json::Value =

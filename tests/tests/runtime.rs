@@ -120,7 +120,7 @@ fn an_unknown_stage_type_names_file_line_stage_and_the_nearest_types() {
         errs[0]
     );
     assert!(
-        errs[0].ends_with("If it comes from a plugin crate, link it (`use the_plugin as _;`)"),
+        errs[0].ends_with("that crate may not be linked: a crate listed in Cargo.toml but never named in code is dropped by the linker; name it once (`use the_plugin as _;`) and rebuild the host"),
         "{}",
         errs[0]
     );

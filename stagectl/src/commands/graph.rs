@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use stage_core::spec;
 use stage_core::StageRegistry;
 
-use crate::CliError;
+use crate::{CliError, GraphFormat};
 
 fn id(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
@@ -15,7 +15,7 @@ fn id(name: &str) -> String {
 pub(crate) fn graph(
     registry: &StageRegistry,
     pipeline: &Path,
-    format: &str,
+    format: GraphFormat,
     json: bool,
 ) -> Result<ExitCode, CliError> {
     let loaded = spec::load_file(pipeline)?;
@@ -36,7 +36,7 @@ pub(crate) fn graph(
         return Ok(ExitCode::SUCCESS);
     }
     let out = match format {
-        "mermaid" => {
+        GraphFormat::Mermaid => {
             let mut s = String::from("flowchart TD\n");
             for st in &p.stages {
                 let label = format!("{}<br/><i>{}</i>", st.name, st.stage_type);
@@ -53,7 +53,7 @@ pub(crate) fn graph(
             }
             s
         }
-        "dot" => {
+        GraphFormat::Dot => {
             let mut s = format!("digraph \"{}\" {{\n    rankdir=LR;\n", p.name);
             for st in &p.stages {
                 let shape = if parks(&st.stage_type) { "diamond" } else { "box" };
@@ -70,7 +70,6 @@ pub(crate) fn graph(
             s.push_str("}\n");
             s
         }
-        other => return Err(format!("unknown graph format `{other}`: use `mermaid` or `dot`").into()),
     };
     out!("{out}")?;
     Ok(ExitCode::SUCCESS)

@@ -13,6 +13,9 @@ fn value(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
 }
 
+/// `ledger get` prints the value (JSON) or the fields (`--json`: an object); `ledger set`
+/// echoes what it set (`--json`: `{"job_id", "field", "value", "metadata"}`). A missing field
+/// exits 1 (`--json`: the error object, kind `not_found`).
 pub(crate) fn ledger(store: &Path, what: LedgerCommand, json: bool) -> Result<ExitCode, CliError> {
     std::fs::create_dir_all(store)?;
     let ledger = SqliteLedger::open(store)?;
@@ -20,7 +23,12 @@ pub(crate) fn ledger(store: &Path, what: LedgerCommand, json: bool) -> Result<Ex
         LedgerCommand::Get { job_id, field: Some(field) } => match ledger.get(&job_id, &field)? {
             Some(v) => outln!("{v}")?,
             None => {
-                errln!("job `{job_id}` has no field `{field}`");
+                let e = crate::errors::NotFound(format!("job `{job_id}` has no field `{field}`"));
+                if json {
+                    outln!("{}", crate::errors::error_json(&e, 1))?;
+                } else {
+                    errln!("{e}");
+                }
                 return Ok(ExitCode::FAILURE);
             }
         },
@@ -43,7 +51,11 @@ pub(crate) fn ledger(store: &Path, what: LedgerCommand, json: bool) -> Result<Ex
             } else {
                 ledger.set(&job_id, &field, v.clone())?;
             }
-            if !json {
+            if json {
+                let set =
+                    serde_json::json!({"job_id": job_id, "field": field, "value": v, "metadata": metadata});
+                outln!("{}", serde_json::to_string_pretty(&set)?)?;
+            } else {
                 outln!("{job_id}: {}{field} = {v}", if metadata { "metadata." } else { "" })?;
             }
         }

@@ -23,9 +23,9 @@ pub(crate) fn dispatch(cli: Cli, registry: &StageRegistry) -> Result<ExitCode, C
         Command::Describe { stage_type } => {
             let meta = registry.get(&stage_type)?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&metadata_json(meta))?)?;
+                outln!("{}", serde_json::to_string_pretty(&metadata_json(registry, meta))?)?;
             } else {
-                out!("{}", describe_text(meta))?;
+                out!("{}", describe_text(registry, meta))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -42,7 +42,12 @@ pub(crate) fn dispatch(cli: Cli, registry: &StageRegistry) -> Result<ExitCode, C
             resume::watch(registry, &run::BatchOptions::from_args(&run, json), once, until_idle, json)
         }
         Command::Runs { job_id, store } => runs(&store, job_id.as_deref(), json),
-        Command::Graph { pipeline, format } => graph::graph(registry, &pipeline, &format, json),
+        Command::Graph { pipeline, format } => graph::graph(registry, &pipeline, format, json),
+        Command::Completions { shell } => {
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(&crate::completions(shell))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Query { store, what } => query::query(&store, what, json),
         Command::Ledger { store, what } => ledger::ledger(&store, what, json),
     }
@@ -73,9 +78,9 @@ fn runs(store: &std::path::Path, job_id: Option<&str>, json: bool) -> Result<Exi
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let run = journal
-        .load(job_id)?
-        .ok_or_else(|| format!("no stored run for job `{job_id}` in {}", store.display()))?;
+    let run = journal.load(job_id)?.ok_or_else(|| {
+        crate::errors::NotFound(format!("no stored run for job `{job_id}` in {}", store.display()))
+    })?;
     // The record: the report (lines, and results as contract §4 gives them), and the state
     // (each stage's record and written values).
     let mut stages = serde_json::Map::new();
@@ -144,7 +149,7 @@ fn runs(store: &std::path::Path, job_id: Option<&str>, json: bool) -> Result<Exi
 
 fn list(registry: &StageRegistry, json: bool) -> Result<ExitCode, CliError> {
     if json {
-        let all: Vec<_> = registry.iter().map(metadata_json).collect();
+        let all: Vec<_> = registry.iter().map(|m| metadata_json(registry, m)).collect();
         outln!("{}", serde_json::to_string_pretty(&all)?)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -168,6 +173,9 @@ fn list(registry: &StageRegistry, json: bool) -> Result<ExitCode, CliError> {
         })
         .collect();
     outln!("{}", table(&["TYPE", "WRITES", "READS", "VERSION", "CRATE", "DESCRIPTION"], &rows))?;
+    for r in registry.replacements() {
+        outln!("replaced: {r}")?;
+    }
     for p in registry.problems() {
         errln!("warning: {p}");
     }

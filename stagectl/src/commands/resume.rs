@@ -12,6 +12,7 @@ use stages_builtin::ledger::SqliteLedger;
 
 use super::run::{plan_options, print_outcome, runner, save_run, BatchOptions, BatchOutcome};
 use crate::journal::{Journal, StoredRun};
+use crate::progress::BatchProgress;
 use crate::CliError;
 
 /// A stored run, planned again and checked against what it was stored with.
@@ -72,12 +73,29 @@ fn continue_run(
     ledger: Arc<dyn Ledger>,
     journal: &Journal,
 ) -> Result<BatchOutcome, CliError> {
-    let runner = runner(options, ledger)?;
+    let progress = Arc::new(BatchProgress::new(1, options.progress));
+    let runner = runner(options, ledger, progress.clone())?;
     let out = runner.run_from(&r.plan, r.state);
+    progress.job_done(&out.report.job_id, &Ok(out.report.clone()));
+    progress.finish();
     save_run(journal, &r.plan, &out)?;
     Ok(BatchOutcome { reports: vec![Ok(out.report)], request_ids: vec![None] })
 }
 
+/// Says why a run was not resumed: the message, or with `--json`
+/// `{"job_id", "status": "completed"|"parked"|"leased", "resumed": false, "message"}`.
+fn not_resumed(json: bool, job_id: &str, status: &str, message: String) -> Result<(), CliError> {
+    if json {
+        let v = serde_json::json!({"job_id": job_id, "status": status, "resumed": false, "message": message});
+        outln!("{v}")?;
+    } else {
+        outln!("{message}")?;
+    }
+    Ok(())
+}
+
+/// `stagectl resume`: with `--json`, the resumed run's report as one line, or the object
+/// [`not_resumed`] prints.
 pub(crate) fn resume(
     registry: &StageRegistry,
     job_id: &str,
@@ -86,10 +104,18 @@ pub(crate) fn resume(
 ) -> Result<ExitCode, CliError> {
     let journal = Journal::open(&options.store, options.sync_every_stage)?;
     let record = journal.load(job_id)?.ok_or_else(|| {
-        format!("no stored run for job `{job_id}` in {}; `stagectl run` stores one", options.store.display())
+        crate::errors::NotFound(format!(
+            "no stored run for job `{job_id}` in {}; `stagectl run` stores one",
+            options.store.display()
+        ))
     })?;
     if record.status == "completed" {
-        outln!("job `{job_id}` completed already: nothing to resume")?;
+        not_resumed(
+            json,
+            job_id,
+            "completed",
+            format!("job `{job_id}` completed already: nothing to resume"),
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
@@ -98,10 +124,11 @@ pub(crate) fn resume(
     if !gate_holds(&r, &*ledger)? {
         let stage = &r.plan.stages[r.parked_at.expect("parked")];
         let gate = stage.gate.as_ref().map_or("?", |g| g.name.as_str());
-        outln!(
+        let message = format!(
             "job `{job_id}` is still parked at gate `{gate}` (stage `{}`): its condition does not hold yet",
             stage.name
-        )?;
+        );
+        not_resumed(json, job_id, "parked", message)?;
         return Ok(ExitCode::from(3));
     }
     if !journal.claim(job_id, &status)? {
@@ -111,7 +138,12 @@ pub(crate) fn resume(
             }
             None => " (its status changed meanwhile)".to_owned(),
         };
-        outln!("job `{job_id}` is being run by another process{holder}: not resumed")?;
+        not_resumed(
+            json,
+            job_id,
+            "leased",
+            format!("job `{job_id}` is being run by another process{holder}: not resumed"),
+        )?;
         return Ok(ExitCode::from(3));
     }
     let outcome = continue_run(r, options, ledger, &journal)?;
@@ -119,6 +151,8 @@ pub(crate) fn resume(
     Ok(if outcome.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// `stagectl watch`: with `--json`, one report line per resumed run, then
+/// `{"watch": {"resumed", "still_parked", "failed"}}` when it stops (`--once`, `--until-idle`).
 pub(crate) fn watch(
     registry: &StageRegistry,
     options: &BatchOptions,
@@ -131,6 +165,7 @@ pub(crate) fn watch(
     let journal = Journal::open(&options.store, options.sync_every_stage)?;
     let mut next_check: BTreeMap<String, Instant> = BTreeMap::new();
     let mut failed = false;
+    let mut resumed = 0usize;
     loop {
         let parked = journal.with_status("parked")?;
         if parked.is_empty() && (once || until_idle) {
@@ -175,8 +210,11 @@ pub(crate) fn watch(
                 tracing::debug!(job = %job, "another process holds the run's lease");
                 continue;
             }
-            errln!("job `{job}`: gate condition holds; resuming");
+            if !json {
+                errln!("job `{job}`: gate condition holds; resuming");
+            }
             let outcome = continue_run(r, options, ledger.clone(), &journal)?;
+            resumed += 1;
             failed |= outcome.reports.iter().any(|r| matches!(r, Ok(r) if r.status == RunStatus::Failed));
             print_outcome(&outcome, json)?;
         }
@@ -184,6 +222,14 @@ pub(crate) fn watch(
             break;
         }
         std::thread::sleep(soonest);
+    }
+    if json {
+        // The closing line: what this watch did.
+        let parked = journal.with_status("parked")?.len();
+        outln!(
+            "{}",
+            serde_json::json!({"watch": {"resumed": resumed, "still_parked": parked, "failed": failed}})
+        )?;
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

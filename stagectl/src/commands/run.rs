@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use stage_core::run::{Event, EventKind, EventSink, TracingSink};
+use stage_core::run::EventSink;
 use stage_core::{HostSettings, Job, Ledger, Plan, PlanOptions, RunReport, RunStatus, Runner, StageRegistry};
 use stages_builtin::ledger::SqliteLedger;
 
 use crate::journal::Journal;
+use crate::progress::BatchProgress;
 use crate::table::table;
 use crate::CliError;
 
@@ -70,28 +71,6 @@ impl BatchOutcome {
     /// Whether every job completed or parked.
     pub fn ok(&self) -> bool {
         self.reports.iter().all(|r| matches!(r, Ok(r) if r.status != RunStatus::Failed))
-    }
-}
-
-/// Prints each stage's progress as it runs.
-struct Progress;
-
-impl EventSink for Progress {
-    fn event(&self, e: &Event) {
-        let what = match &e.kind {
-            EventKind::Started => "started".to_owned(),
-            EventKind::Retrying { attempt, backoff_ms, reason } => {
-                format!("attempt {attempt} failed ({reason}); retrying in {backoff_ms} ms")
-            }
-            EventKind::Failed { attempt, error } => format!("FAILED on attempt {attempt}: {error}"),
-            EventKind::Completed { duration_ms, output_count, .. } => {
-                format!("completed in {duration_ms} ms, {output_count} output(s)")
-            }
-            EventKind::Parked { reason } => format!("PARKED: {reason}"),
-            EventKind::Skipped { reason } => format!("skipped: {reason}"),
-        };
-        errln!("[{}] {} ({}): {what}", e.job_id, e.stage, e.stage_type);
-        TracingSink.event(e);
     }
 }
 
@@ -251,7 +230,7 @@ impl BatchCounts {
         self.failed == 0 && self.refused == 0
     }
 
-    fn count(&mut self, r: &Result<RunReport, String>) {
+    pub(crate) fn count(&mut self, r: &Result<RunReport, String>) {
         match r {
             Err(_) => self.refused += 1,
             Ok(r) => match r.status {
@@ -379,7 +358,13 @@ pub(crate) fn save_run(journal: &Journal, plan: &Plan, out: &stage_core::RunOutc
     journal.finish(&out.report)
 }
 
-pub(crate) fn runner(options: &BatchOptions, ledger: Arc<dyn Ledger>) -> Result<Runner, CliError> {
+/// The runner of a command: its events go to `progress` (which shows failures, retries and
+/// parks once and logs the rest).
+pub(crate) fn runner(
+    options: &BatchOptions,
+    ledger: Arc<dyn Ledger>,
+    progress: Arc<BatchProgress>,
+) -> Result<Runner, CliError> {
     let journal = Arc::new(Journal::open(&options.store, options.sync_every_stage)?);
     let runner =
         Runner::new().with_ledger(ledger).with_workers(options.workers).with_checkpoint(journal).with_host(
@@ -389,7 +374,7 @@ pub(crate) fn runner(options: &BatchOptions, ledger: Arc<dyn Ledger>) -> Result<
                 max_wait: options.max_gate_wait,
             },
         );
-    Ok(if options.progress { runner.with_events(Arc::new(Progress)) } else { runner })
+    Ok(runner.with_events(progress as Arc<dyn EventSink>))
 }
 
 pub(crate) fn plan_options(options: &BatchOptions) -> Result<PlanOptions, CliError> {
@@ -415,6 +400,7 @@ pub(crate) fn run_command(
     // Checked whole first (nothing runs when a job is bad), then read as the batch runs: each
     // submitted job is expanded into one job per record when a worker takes it.
     let submitted = check_batch(jobs)?;
+    let progress = Arc::new(BatchProgress::new(submitted.len(), options.progress));
     let source =
         Mutex::new((JobSource::open(jobs)?, std::collections::VecDeque::<Job>::new(), submitted, 0usize));
     let next = || {
@@ -435,13 +421,17 @@ pub(crate) fn run_command(
                 return Some((*index - 1, job, refused));
             }
             match source.next_job()? {
-                Ok(job) => pending.extend(stages_builtin::ingest::expand_for_plan(&plan, &job)),
+                Ok(job) => {
+                    let records = stages_builtin::ingest::expand_for_plan(&plan, &job);
+                    progress.add_total(records.len().saturating_sub(1));
+                    pending.extend(records);
+                }
                 Err(e) => tracing::error!("{e}"),
             }
         }
     };
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
-    let runner = runner(options, ledger)?;
+    let runner = runner(options, ledger, progress.clone())?;
     // Each job's result is printed as it ends (with `--json`, one report object a line, in
     // completion order); only counts are kept.
     // A closed stdout does not stop the batch (every run is in the journal); the command then
@@ -451,11 +441,15 @@ pub(crate) fn run_command(
     let counts = run_stream(&plan, &next, &runner, &options.store, options.concurrency, &|_, job, r| {
         let request = job.metadata.get("request_id").and_then(|v| v.as_str());
         let text = if json { json_line(&r, &job.job_id, request) } else { text_block(&r, request) };
-        let mut lock = out.lock();
-        if std::io::Write::write_all(&mut lock, text.as_bytes()).is_err() {
-            closed.store(true, Ordering::Relaxed);
-        }
+        progress.job_done(&job.job_id, &r);
+        progress.suspend(|| {
+            let mut lock = out.lock();
+            if std::io::Write::write_all(&mut lock, text.as_bytes()).is_err() {
+                closed.store(true, Ordering::Relaxed);
+            }
+        });
     });
+    progress.finish();
     if closed.load(Ordering::Relaxed) {
         return Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe).into());
     }

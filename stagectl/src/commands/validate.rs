@@ -33,9 +33,10 @@ fn files(paths: &[PathBuf]) -> Vec<PathBuf> {
 
 /// Validates one file: loads, plans against the registry and policies; all diagnostics.
 ///
-/// A file with structural errors is not planned (its data flow would report consequences of
-/// those errors, not new ones), but each of its stages is still resolved against the registry,
-/// so unknown stage types and bad configs are reported in the same pass.
+/// Every problem is reported in one pass: a file with structural errors is not planned (its
+/// data flow would report consequences of those errors, not new ones), but each of its stages
+/// is still resolved against the registry (unknown stage types, and every bad field of every
+/// stage's config), and the file's cross-stage rules and policy names are still checked.
 pub(crate) fn validate_file(registry: &StageRegistry, file: &Path, options: &PlanOptions) -> Vec<Diagnostic> {
     let (spec, mut diags) = spec::load_file_partial(file);
     let Some(spec) = spec else { return diags };
@@ -45,6 +46,11 @@ pub(crate) fn validate_file(registry: &StageRegistry, file: &Path, options: &Pla
             if let Err(e) = factory.resolve(&spec, stage) {
                 diags.extend(e);
             }
+        }
+        let is_gate = |t: &str| registry.get_metadata(t).is_some_and(stage_core::StageMetadata::can_park);
+        diags.extend(spec::check(&spec, &is_gate).diagnostics);
+        if let Some(policies) = &options.policies {
+            diags.extend(policies.check_names(&spec));
         }
     } else {
         match Plan::new(&spec, registry, options) {
@@ -57,6 +63,10 @@ pub(crate) fn validate_file(registry: &StageRegistry, file: &Path, options: &Pla
     diags
 }
 
+/// `stagectl validate`: every file's diagnostics as text (one located line each, then a
+/// count), or with `--json` as one object:
+/// `{"ok", "files_checked", "files_with_errors", "errors", "diagnostics": [{"file",
+/// "severity", "line", "column", "message"}], "files": [{"file", "ok", "diagnostics"}]}`.
 pub(crate) fn validate(
     registry: &StageRegistry,
     paths: &[PathBuf],
@@ -70,6 +80,7 @@ pub(crate) fn validate(
     if files.is_empty() {
         return Err("no pipeline files found (looked for .yaml and .yml)".into());
     }
+    let mut flat = Vec::new();
     for file in &files {
         let diags = validate_file(registry, file, &options);
         let errors = diags.iter().filter(|d| d.is_error()).count();
@@ -77,13 +88,18 @@ pub(crate) fn validate(
             failed += 1;
         }
         if json {
-            report.push(json!({
-                "file": file.display().to_string(),
-                "ok": errors == 0,
-                "diagnostics": diags.iter().map(|d| json!({
-                    "severity": d.severity.to_string(), "line": d.line, "column": d.column, "message": d.message,
-                })).collect::<Vec<_>>(),
-            }));
+            let name = file.display().to_string();
+            let diags: Vec<_> = diags
+                .iter()
+                .map(|d| {
+                    json!({
+                        "file": name, "severity": d.severity.to_string(), "line": d.line,
+                        "column": d.column, "message": d.message,
+                    })
+                })
+                .collect();
+            flat.extend(diags.iter().cloned());
+            report.push(json!({ "file": name, "ok": errors == 0, "diagnostics": diags }));
         } else {
             for d in diags.iter().filter(|d| d.severity != Severity::Info) {
                 outln!("{d}")?;
@@ -94,7 +110,18 @@ pub(crate) fn validate(
         }
     }
     if json {
-        outln!("{}", serde_json::to_string_pretty(&report)?)?;
+        // One object: the verdict, the counts, every diagnostic (each naming its file), and
+        // the same per file.
+        let errors = flat.iter().filter(|d| d["severity"] == "error").count();
+        let all = json!({
+            "ok": failed == 0,
+            "files_checked": files.len(),
+            "files_with_errors": failed,
+            "errors": errors,
+            "diagnostics": flat,
+            "files": report,
+        });
+        outln!("{}", serde_json::to_string_pretty(&all)?)?;
     } else {
         outln!("{} file(s), {} valid, {failed} with errors", files.len(), files.len() - failed)?;
     }
