@@ -127,6 +127,8 @@ impl Worker {
     ) -> Result<StepResult, StepError> {
         let stage = &plan.stages[idx];
         let job_id = job.job_id.clone();
+        // One line per execution: what the tests count to prove no stage runs twice.
+        tracing::info!("step executed: job {job_id} stage {}", stage.name);
         let state = RunState::restore(job, plan, prior.iter().map(Record::restored))
             .map_err(|e| StepError::Terminal(format!("job `{job_id}`: the journaled state does not restore: {e}")))?;
         let mem = Arc::new(InMemoryLedger::new());

@@ -122,7 +122,8 @@ pub(crate) fn status(ingress: &str, job_id: &str, json: bool) -> Result<ExitCode
     }
     for line in v.get("stages").and_then(Value::as_array).into_iter().flatten() {
         let f = |k: &str| line.get(k).map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned)).unwrap_or_default();
-        outln!("  {} ({}): {}", f("name"), f("stage_type"), f("status"))?;
+        let ty = if f("type").is_empty() { f("stage_type") } else { f("type") };
+        outln!("  {} ({ty}): {}", f("name"), f("status"))?;
     }
     Ok(ExitCode::SUCCESS)
 }

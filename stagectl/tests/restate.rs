@@ -1,0 +1,351 @@
+//! Runs on a real Restate server (the pinned `@restatedev/restate-server`, installed by
+//! `npm ci` in the repository root): the README pipeline gives the same results as embedded;
+//! a two-phase run parks, survives the server's and the worker's SIGKILL, and completes when
+//! its ledger field is set through the server, with no stage executed twice.
+//!
+//! With `CI=true` a missing server binary fails these tests; elsewhere they print
+//! `SKIPPED: <reason>` and return.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{root, stagectl, text};
+use serde_json::Value;
+use stage_restate::Client;
+
+/// The native server binary (not the Node wrapper in `.bin`, which forwards only some signals).
+fn server_binary() -> Option<PathBuf> {
+    let p = root().join("node_modules/@restatedev/restate-server-linux-x64/bin/restate-server");
+    if p.is_file() {
+        return Some(p);
+    }
+    let why = format!("{} is missing: run `npm ci` in the repository root", p.display());
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true: {why}");
+    println!("SKIPPED: {why}");
+    None
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A Restate server on loopback, at free ports, its data under `dir`.
+struct Server {
+    bin: PathBuf,
+    dir: PathBuf,
+    ingress: u16,
+    admin: u16,
+    node: u16,
+    child: Option<Child>,
+}
+
+impl Server {
+    fn start(bin: PathBuf, dir: &Path) -> Server {
+        let mut s =
+            Server { bin, dir: dir.to_owned(), ingress: free_port(), admin: free_port(), node: free_port(), child: None };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("server.log")).unwrap();
+        let child = Command::new(&self.bin)
+            .args(["--bind-ip", "127.0.0.1", "--listen-mode", "tcp", "--bind-port", &self.node.to_string()])
+            .arg("--base-dir")
+            .arg(self.dir.join("data"))
+            .env("RESTATE_INGRESS__BIND_PORT", self.ingress.to_string())
+            .env("RESTATE_ADMIN__BIND_PORT", self.admin.to_string())
+            .env("DO_NOT_TRACK", "1")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        // Ready when the admin SQL endpoint answers (health answers before the partitions).
+        let client = self.client();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while client.query("SELECT 1").is_err() {
+            assert!(Instant::now() < deadline, "the server never got ready: see {}/server.log", self.dir.display());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// SIGKILL.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn ingress(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ingress)
+    }
+
+    fn admin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin)
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&self.ingress(), Some(&self.admin()), Duration::from_secs(30))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `stagectl serve --restate` worker at a fixed port, its log in a file (appended to
+/// across restarts).
+struct Worker {
+    port: u16,
+    store: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Worker {
+    fn start(store: &Path, log: &Path) -> Worker {
+        let mut w = Worker { port: free_port(), store: store.to_owned(), log: log.to_owned(), child: None };
+        w.spawn();
+        w
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stagectl"))
+            .args(["serve", "--restate", "--listen", &format!("127.0.0.1:{}", self.port), "--quiet"])
+            .arg("--store")
+            .arg(&self.store)
+            .env("STAGECTL_LOG", "stage_restate=info,warn")
+            .env("NO_COLOR", "1")
+            .current_dir(root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        // Listening once it says so.
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert!(line.starts_with("listening on http://"), "worker said: {line:?}");
+        self.child = Some(child);
+    }
+
+    fn uri(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// How many times each stage was executed, from the log's `step executed` lines.
+    fn executions(&self, job: &str) -> std::collections::BTreeMap<String, usize> {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut counts = std::collections::BTreeMap::new();
+        let prefix = format!("step executed: job {job} stage ");
+        for line in log.lines() {
+            if let Some(i) = line.find(&prefix) {
+                let stage = line[i + prefix.len()..].split_whitespace().next().unwrap_or("").to_owned();
+                *counts.entry(stage).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn json_lines(out: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(out).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// A report's comparable part: status, each stage's name, status and output count, results.
+fn essence(report: &Value) -> Value {
+    let stages: Vec<Value> = report["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| serde_json::json!([s["name"], s["status"], s["output_count"]]))
+        .collect();
+    serde_json::json!({"job": report["job_id"], "status": report["status"], "stages": stages, "results": report["results"]})
+}
+
+#[test]
+fn restate_runs_the_readme_pipeline_with_the_same_results_as_embedded() {
+    let Some(bin) = server_binary() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(bin, dir.path());
+    let worker = Worker::start(&dir.path().join("restate-store"), &dir.path().join("worker.log"));
+    let jobs = dir.path().join("jobs.jsonl");
+    let corpus = std::fs::read_to_string(root().join("examples/jobs/corpus.jsonl")).unwrap();
+    let few: Vec<&str> = corpus.lines().filter(|l| !l.trim().is_empty()).take(4).collect();
+    std::fs::write(&jobs, few.join("\n")).unwrap();
+    let (jobs, pipeline) = (jobs.to_str().unwrap(), "examples/pipelines/literature.yaml");
+
+    let embedded_store = dir.path().join("embedded-store");
+    let e = embedded_store.to_str().unwrap();
+    let embedded = stagectl(&["run", pipeline, jobs, "--store", e, "--json", "--quiet"]);
+    assert!(embedded.status.success(), "{}", text(&embedded));
+
+    let restate_store = worker.store.to_str().unwrap().to_owned();
+    let (ingress, admin) = (server.ingress(), server.admin());
+    let uri = worker.uri();
+    let submit = |extra: &[&str]| {
+        let mut args = vec!["submit", pipeline, jobs, "--restate", &ingress, "--admin", &admin, "--register", &uri];
+        args.extend_from_slice(extra);
+        stagectl(&args)
+    };
+    let on_restate = submit(&["--wait", "--json", "--store", &restate_store]);
+    assert!(on_restate.status.success(), "{}", text(&on_restate));
+
+    // Reports name their store (`index`, `kg`): the same once each store is `<store>`.
+    let canon = |p: &str| std::fs::canonicalize(p).unwrap().to_str().unwrap().to_owned();
+    let normal = |out: &[u8], store: &str| -> Vec<Value> {
+        let text = String::from_utf8_lossy(out).replace(&canon(store), "<store>").replace(store, "<store>");
+        let mut v: Vec<Value> = json_lines(text.as_bytes()).iter().map(essence).collect();
+        v.sort_by_key(|v| v["job"].to_string());
+        v
+    };
+    let a = normal(&embedded.stdout, e);
+    let b = normal(&on_restate.stdout, &restate_store);
+    // A request may expand into several jobs (one per record).
+    assert!(a.len() >= few.len(), "{}", text(&embedded));
+    assert!(a.iter().filter(|r| r["status"] == "completed").count() >= few.len(), "{a:?}");
+    assert_eq!(a.len(), b.len(), "as many runs on Restate as embedded");
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y, "job {}: the same report (stages, counts, results) embedded and on Restate", x["job"]);
+    }
+
+    // The same index and graph rows.
+    let stats = |s: &str| stagectl(&["query", "stats", "--json", "--store", s]).stdout;
+    let (sa, sb) = (stats(e), stats(&restate_store));
+    assert!(!sa.is_empty());
+    assert_eq!(String::from_utf8_lossy(&sa), String::from_utf8_lossy(&sb));
+    let search = |s: &str| stagectl(&["query", "text", "trial", "--json", "--store", s]).stdout;
+    assert_eq!(String::from_utf8_lossy(&search(e)), String::from_utf8_lossy(&search(&restate_store)));
+
+    // Submitting again does not run again; every stage ran once per job.
+    let again = submit(&["--store", &restate_store]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(text(&again).matches("already submitted").count(), a.len(), "{}", text(&again));
+    let first = serde_json::from_str::<Value>(few[0]).unwrap();
+    let job = first["job_id"].as_str().unwrap();
+    let runs = worker.executions(job);
+    assert!(!runs.is_empty() && runs.values().all(|&n| n == 1), "{runs:?}");
+}
+
+const GATED: &str = "\
+name: gated
+version: 2026-12-05
+stages:
+  - name: ingest
+    type: ingest
+  - name: parse
+    type: parse
+    depends_on: [ingest]
+  - name: chunk
+    type: chunk
+    depends_on: [parse]
+  - name: embed
+    type: embed
+    depends_on: [chunk]
+  - name: index
+    type: index
+    depends_on: [embed]
+  - name: wait
+    type: gate
+    depends_on: [index]
+  - name: extract
+    type: extract
+    depends_on: [wait]
+  - name: kg
+    type: knowledge-graph
+    depends_on: [extract]
+gates:
+  - name: go
+    stage: wait
+    timeout_seconds: 2
+    poll_interval_seconds: 0.5
+    condition: {field: go, equals: true}
+";
+
+fn wait_for_status(client: &Client, job: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(v) = client.status(job) {
+            if v["status"] == want {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "job {job} never became {want}: {:?}", client.status(job));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn restate_parked_run_survives_server_and_worker_sigkill_and_completes_on_signal() {
+    let Some(bin) = server_binary() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(bin, dir.path());
+    let mut worker = Worker::start(&dir.path().join("store"), &dir.path().join("worker.log"));
+    let pipeline = dir.path().join("gated.yaml");
+    std::fs::write(&pipeline, GATED).unwrap();
+    let job = r#"{"job_id": "g-1", "source": "pmc", "adapter_request": {"data_dir": "examples/data", "id": "PMC9000001"}}"#;
+    let store = worker.store.to_str().unwrap().to_owned();
+    let out = stagectl(&[
+        "submit",
+        pipeline.to_str().unwrap(),
+        job,
+        "--restate",
+        &server.ingress(),
+        "--admin",
+        &server.admin(),
+        "--register",
+        &worker.uri(),
+        "--store",
+        &store,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let client = server.client();
+    let parked = wait_for_status(&client, "g-1", "parked");
+    assert_eq!(parked["stage"], "wait", "{parked}");
+    assert_eq!(parked["ledger"]["gate.go.status"], "parked", "{parked}");
+
+    server.kill();
+    server.spawn();
+    worker.kill();
+    worker.spawn();
+    let still = wait_for_status(&client, "g-1", "parked");
+    assert_eq!(still["stage"], "wait");
+
+    let set = stagectl(&["ledger", "set", "g-1", "go", "true", "--restate", &server.ingress()]);
+    assert!(set.status.success(), "{}", text(&set));
+    let report = Client::new(&server.ingress(), None, Duration::from_secs(120)).attach("g-1").unwrap();
+    assert_eq!(report.status, stage_core::RunStatus::Completed, "{report:?}");
+    assert_eq!(report.stages.len(), 8);
+    assert!(report.stages.iter().all(|s| s.status == stage_core::StageStatus::Completed), "{report:?}");
+    let done = wait_for_status(&client, "g-1", "completed");
+    assert_eq!(done["ledger"]["go"], true);
+
+    let runs = worker.executions("g-1");
+    for stage in ["ingest", "parse", "chunk", "embed", "index", "extract", "kg"] {
+        assert_eq!(runs.get(stage), Some(&1), "{stage} executed once: {runs:?}");
+    }
+    assert!(runs.get("wait").is_some_and(|&n| n >= 2), "the gate re-checked: {runs:?}");
+}
