@@ -33,8 +33,12 @@ pub enum Submitted {
 }
 
 /// One response: its status and body.
-fn call(req: Result<ureq::http::Response<ureq::Body>, ureq::Error>, what: &str) -> Result<(u16, String), RestateError> {
-    let mut resp = req.map_err(|e| RestateError::Server(format!("{what}: {e} (is the Restate server running?)")))?;
+fn call(
+    req: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    what: &str,
+) -> Result<(u16, String), RestateError> {
+    let mut resp =
+        req.map_err(|e| RestateError::Server(format!("{what}: {e} (is the Restate server running?)")))?;
     let status = resp.status().as_u16();
     let body = resp
         .body_mut()
@@ -50,7 +54,8 @@ fn ok_json(status: u16, body: &str, what: &str) -> Result<Value, RestateError> {
     if body.trim().is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_str(body).map_err(|e| RestateError::Server(format!("{what}: not JSON ({e}): {}", body.trim())))
+    serde_json::from_str(body)
+        .map_err(|e| RestateError::Server(format!("{what}: not JSON ({e}): {}", body.trim())))
 }
 
 /// `s` for a URL path segment: job ids are checked at submission (letters, digits, `-_.:@`),
@@ -72,8 +77,11 @@ impl Client {
     /// when given, admin API at `admin` (`http://127.0.0.1:9070`). Each request waits at
     /// most `timeout`.
     pub fn new(ingress: &str, admin: Option<&str>, timeout: Duration) -> Self {
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout)).build().into();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build()
+            .into();
         Client {
             ingress: ingress.trim_end_matches('/').to_owned(),
             admin: admin.map(|a| a.trim_end_matches('/').to_owned()),
@@ -145,7 +153,11 @@ impl Client {
         let url = format!("{}/query", self.admin()?);
         let body = json!({ "query": sql }).to_string();
         let (status, text) = call(
-            self.agent.post(&url).header("content-type", "application/json").header("accept", "application/json").send(&body),
+            self.agent
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json")
+                .send(&body),
             what,
         )?;
         let v = ok_json(status, &text, what)?;

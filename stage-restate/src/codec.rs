@@ -1,6 +1,6 @@
 //! The encoding of a journaled step: each stage's outputs in MessagePack (structs as maps), the
 //! encoding of `stagectl`'s SQLite journal, read back through the producing stage's
-//! [`OutputType`](stage_core::OutputType). An encoded output larger than
+//! [`OutputType`]. An encoded output larger than
 //! [`LARGE_OUTPUT_BYTES`] is not journaled in Restate: it is written once to
 //! `<store>/outputs/<sha256>.msgpack` and the step keeps that reference.
 
@@ -43,12 +43,14 @@ pub struct StepResult {
 impl StepResult {
     /// The result as journaled bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, RestateError> {
-        rmp_serde::to_vec_named(self).map_err(|e| RestateError::Codec(format!("encoding a step's result: {e}")))
+        rmp_serde::to_vec_named(self)
+            .map_err(|e| RestateError::Codec(format!("encoding a step's result: {e}")))
     }
 
     /// A journaled result read back.
     pub fn from_bytes(bytes: &[u8]) -> Result<StepResult, RestateError> {
-        rmp_serde::from_slice(bytes).map_err(|e| RestateError::Codec(format!("decoding a journaled step: {e}")))
+        rmp_serde::from_slice(bytes)
+            .map_err(|e| RestateError::Codec(format!("decoding a journaled step: {e}")))
     }
 }
 

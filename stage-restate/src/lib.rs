@@ -139,7 +139,11 @@ pub async fn serve(worker: Arc<Worker>, listener: tokio::net::TcpListener, shutd
 
 /// Serves a worker on `addr` (port 0: a free one) on a tokio runtime of its own, until SIGTERM
 /// or SIGINT; `ready` is told the address it listens on.
-pub fn serve_blocking(config: WorkerConfig, addr: SocketAddr, ready: impl FnOnce(SocketAddr)) -> Result<(), RestateError> {
+pub fn serve_blocking(
+    config: WorkerConfig,
+    addr: SocketAddr,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), RestateError> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;

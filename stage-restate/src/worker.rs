@@ -10,8 +10,8 @@ use serde_json::Value;
 use stage_core::policy::Policy;
 use stage_core::run::{RestoredStage, StageReport};
 use stage_core::{
-    Fingerprint, HostSettings, InMemoryLedger, Job, Ledger, Plan, PlanOptions, RunState, Runner, StageRegistry,
-    StageStatus,
+    Fingerprint, HostSettings, InMemoryLedger, Job, Ledger, Plan, PlanOptions, RunState, Runner,
+    StageRegistry, StageStatus,
 };
 
 use crate::codec::{self, StepResult};
@@ -129,8 +129,9 @@ impl Worker {
         let job_id = job.job_id.clone();
         // One line per execution: what the tests count to prove no stage runs twice.
         tracing::info!("step executed: job {job_id} stage {}", stage.name);
-        let state = RunState::restore(job, plan, prior.iter().map(Record::restored))
-            .map_err(|e| StepError::Terminal(format!("job `{job_id}`: the journaled state does not restore: {e}")))?;
+        let state = RunState::restore(job, plan, prior.iter().map(Record::restored)).map_err(|e| {
+            StepError::Terminal(format!("job `{job_id}`: the journaled state does not restore: {e}"))
+        })?;
         let mem = Arc::new(InMemoryLedger::new());
         let fields: Vec<(&str, Value)> = ledger.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         mem.set_many(&job_id, &fields).map_err(|e| StepError::Retryable(e.to_string()))?;
@@ -189,7 +190,10 @@ impl Worker {
         for (key, payload) in &step.outputs {
             let pos = if key.is_empty() { Some(0) } else { keys.iter().position(|k| k == key) };
             let ty = pos.and_then(|p| types.get(p)).ok_or_else(|| {
-                RestateError::Codec(format!("stage `{}` no longer writes `{key}` (it writes {keys:?})", stage.name))
+                RestateError::Codec(format!(
+                    "stage `{}` no longer writes `{key}` (it writes {keys:?})",
+                    stage.name
+                ))
             })?;
             let bytes = codec::payload_bytes(&self.config.store, payload)?;
             let value = codec::decode(ty, &bytes)
@@ -215,4 +219,3 @@ fn single_attempts(mut plan: Plan) -> Planned {
     }
     Planned { plan, policies }
 }
-

@@ -63,7 +63,14 @@ impl Progress {
         }
     }
 
-    fn status_json(&self, job: &Job, plan: &Plan, status: &str, stage: Option<&str>, note: Option<&str>) -> Value {
+    fn status_json(
+        &self,
+        job: &Job,
+        plan: &Plan,
+        status: &str,
+        stage: Option<&str>,
+        note: Option<&str>,
+    ) -> Value {
         let lines: Vec<&StageReport> = plan.order.iter().filter_map(|&i| self.lines[i].as_ref()).collect();
         json!({
             "job_id": job.job_id,
@@ -119,9 +126,9 @@ async fn step(
     let result = ctx
         .run(move || async move {
             let done = tokio::task::spawn_blocking(move || {
-                worker2.execute(&planned2.plan, job2, &prior, &ledger, idx).and_then(|s| {
-                    s.to_bytes().map_err(|e| StepError::Terminal(e.to_string()))
-                })
+                worker2
+                    .execute(&planned2.plan, job2, &prior, &ledger, idx)
+                    .and_then(|s| s.to_bytes().map_err(|e| StepError::Terminal(e.to_string())))
             })
             .await;
             match done {
@@ -144,7 +151,11 @@ async fn step(
 impl StageRun {
     /// Runs the job through the pipeline; returns the run's report.
     #[handler]
-    async fn run(&self, ctx: WorkflowContext<'_>, input: Json<RunInput>) -> Result<Json<RunReport>, HandlerError> {
+    async fn run(
+        &self,
+        ctx: WorkflowContext<'_>,
+        input: Json<RunInput>,
+    ) -> Result<Json<RunReport>, HandlerError> {
         let RunInput { pipeline, fingerprint, job } = input.into_inner();
         if job.job_id != ctx.key() {
             return Err(terminal(format!(
@@ -203,13 +214,12 @@ impl StageRun {
                     if delay.is_nan() { MIN_GATE_PAUSE_SECONDS } else { delay.max(MIN_GATE_PAUSE_SECONDS) },
                     MAX_GATE_WAIT_SECONDS,
                 );
-                let timeout = gate.and_then(|g| g.timeout_seconds).map(|t| duration_from_secs(t, MAX_GATE_WAIT_SECONDS));
+                let timeout = gate
+                    .and_then(|g| g.timeout_seconds)
+                    .map(|t| duration_from_secs(t, MAX_GATE_WAIT_SECONDS));
                 let polling = timeout.is_some_and(|t| pause * evaluations < t);
                 let note = if polling { "waiting" } else { "parked" };
-                ctx.set(
-                    "status",
-                    Json(run.status_json(&job, plan, note, Some(&stage.name), Some(&reason))),
-                );
+                ctx.set("status", Json(run.status_json(&job, plan, note, Some(&stage.name), Some(&reason))));
                 let key = signal_key(run.signals);
                 let fields: Option<Json<BTreeMap<String, Value>>> = if polling {
                     let promise = ctx.promise::<Json<BTreeMap<String, Value>>>(&key);

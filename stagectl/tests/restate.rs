@@ -45,14 +45,21 @@ struct Server {
 
 impl Server {
     fn start(bin: PathBuf, dir: &Path) -> Server {
-        let mut s =
-            Server { bin, dir: dir.to_owned(), ingress: free_port(), admin: free_port(), node: free_port(), child: None };
+        let mut s = Server {
+            bin,
+            dir: dir.to_owned(),
+            ingress: free_port(),
+            admin: free_port(),
+            node: free_port(),
+            child: None,
+        };
         s.spawn();
         s
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("server.log")).unwrap();
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("server.log")).unwrap();
         let child = Command::new(&self.bin)
             .args(["--bind-ip", "127.0.0.1", "--listen-mode", "tcp", "--bind-port", &self.node.to_string()])
             .arg("--base-dir")
@@ -69,7 +76,11 @@ impl Server {
         let client = self.client();
         let deadline = Instant::now() + Duration::from_secs(90);
         while client.query("SELECT 1").is_err() {
-            assert!(Instant::now() < deadline, "the server never got ready: see {}/server.log", self.dir.display());
+            assert!(
+                Instant::now() < deadline,
+                "the server never got ready: see {}/server.log",
+                self.dir.display()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -207,7 +218,8 @@ fn restate_runs_the_readme_pipeline_with_the_same_results_as_embedded() {
     let (ingress, admin) = (server.ingress(), server.admin());
     let uri = worker.uri();
     let submit = |extra: &[&str]| {
-        let mut args = vec!["submit", pipeline, jobs, "--restate", &ingress, "--admin", &admin, "--register", &uri];
+        let mut args =
+            vec!["submit", pipeline, jobs, "--restate", &ingress, "--admin", &admin, "--register", &uri];
         args.extend_from_slice(extra);
         stagectl(&args)
     };
@@ -229,7 +241,11 @@ fn restate_runs_the_readme_pipeline_with_the_same_results_as_embedded() {
     assert!(a.iter().filter(|r| r["status"] == "completed").count() >= few.len(), "{a:?}");
     assert_eq!(a.len(), b.len(), "as many runs on Restate as embedded");
     for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x, y, "job {}: the same report (stages, counts, results) embedded and on Restate", x["job"]);
+        assert_eq!(
+            x, y,
+            "job {}: the same report (stages, counts, results) embedded and on Restate",
+            x["job"]
+        );
     }
 
     // The same index and graph rows.

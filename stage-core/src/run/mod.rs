@@ -276,10 +276,11 @@ impl Runner {
     /// use stage_core::{stage, Job, Plan, PlanOptions, RunState, Runner, StageRegistry, StageStatus};
     ///
     /// /// Says hello.
-    /// #[stage(type = "doc-hello-one", state_key = "greeting")]
+    /// #[stage(type = "doc-hello-one", state_key = "greeting", counter = one)]
     /// fn hello() -> String { "hello".to_owned() }
+    /// fn one(_: &String) -> u64 { 1 }
     ///
-    /// let yaml = "name: p\nversion: '1'\nstages:\n  - name: hi\n    type: doc-hello-one\n";
+    /// let yaml = "name: p\nversion: 2026-01-01\nstages:\n  - name: hi\n    type: doc-hello-one\n";
     /// let spec = stage_core::spec::load_str("p.yaml", yaml).unwrap().value;
     /// let plan = Plan::new(&spec, StageRegistry::global(), &PlanOptions::default()).unwrap();
     /// let out = Runner::new().run_stage(&plan, RunState::new(Job::new("j1", "test")), 0);

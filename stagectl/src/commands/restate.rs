@@ -19,7 +19,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `stagectl serve --restate`: a worker endpoint, until SIGTERM or SIGINT. Prints
 /// `listening on http://<addr>` once it listens.
-pub(crate) fn serve(registry: &'static StageRegistry, listen: SocketAddr, options: &BatchOptions) -> Result<ExitCode, CliError> {
+pub(crate) fn serve(
+    registry: &'static StageRegistry,
+    listen: SocketAddr,
+    options: &BatchOptions,
+) -> Result<ExitCode, CliError> {
     std::fs::create_dir_all(&options.store)?;
     let store = std::fs::canonicalize(&options.store)?;
     let options = BatchOptions { store: store.clone(), ..options.clone() };
@@ -79,10 +83,15 @@ pub(crate) fn submit(
         let s = client.submit(&input)?;
         let (what, invocation) = match &s {
             Submitted::Started { invocation } => ("submitted", invocation),
-            Submitted::Existing { invocation } => ("already submitted (not run again; --rerun to run it again)", invocation),
+            Submitted::Existing { invocation } => {
+                ("already submitted (not run again; --rerun to run it again)", invocation)
+            }
         };
         if json && !a.wait {
-            outln!("{}", serde_json::json!({"job_id": id, "submitted": what == "submitted", "invocation": invocation}))?;
+            outln!(
+                "{}",
+                serde_json::json!({"job_id": id, "submitted": what == "submitted", "invocation": invocation})
+            )?;
         } else if !json {
             outln!("{id}: {what} ({invocation})")?;
         }
@@ -121,7 +130,9 @@ pub(crate) fn status(ingress: &str, job_id: &str, json: bool) -> Result<ExitCode
         outln!("note: {}", s("note"))?;
     }
     for line in v.get("stages").and_then(Value::as_array).into_iter().flatten() {
-        let f = |k: &str| line.get(k).map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned)).unwrap_or_default();
+        let f = |k: &str| {
+            line.get(k).map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned)).unwrap_or_default()
+        };
         let ty = if f("type").is_empty() { f("stage_type") } else { f("type") };
         outln!("  {} ({ty}): {}", f("name"), f("status"))?;
     }
