@@ -19,8 +19,11 @@
 //! - A stage's **policy** becomes the step's retry policy ([`workflow::retry_policy`]): its
 //!   attempts and backoff; each attempt is bounded by the policy's timeout in the worker.
 //!   Permanent failures (bad data, bad config, a stage asked to park that is not a gate) are
-//!   terminal at once; transient ones (and time-outs and panics) are retried. Rate limits and
-//!   circuit breakers hold per worker process.
+//!   terminal at once: the step's journaled result is the stage's failed report line (kind,
+//!   message), never retried; transient ones (and time-outs and panics) fail the step, which
+//!   Restate retries, and once its retries run out the stage is reported failed. Either way the
+//!   stages downstream are skipped, the others run, and the run's report says `failed`, as
+//!   embedded. Rate limits and circuit breakers hold per worker process.
 //! - A **gate** evaluates its ledger condition as a step. While it does not pass, the workflow
 //!   sleeps on a durable timer (the gate's poll interval) and evaluates again, until the gate's
 //!   timeout; then the run is *parked*: it waits for a signal only, suspended, holding no

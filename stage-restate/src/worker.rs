@@ -33,7 +33,8 @@ pub struct WorkerConfig {
 }
 
 /// A step's failure, as the workflow maps it to Restate: retryable (the step's retry policy
-/// applies) or terminal.
+/// applies) or terminal. (A stage's permanent failure is not an error of the step: it is the
+/// step's journaled result, a failed report line.)
 #[derive(Debug)]
 pub(crate) enum StepError {
     /// A transient failure: Restate retries the step.
@@ -148,10 +149,14 @@ impl Worker {
         };
         match line.status {
             StageStatus::Completed | StageStatus::Parked => {}
-            StageStatus::Failed => {
+            StageStatus::Failed if line.failure.as_ref().is_some_and(|f| f.kind.is_retryable()) => {
                 let msg = format!("stage `{}`: {}", stage.name, line.message.clone().unwrap_or_default());
-                let retryable = line.failure.as_ref().is_some_and(|f| f.kind.is_retryable());
-                return Err(if retryable { StepError::Retryable(msg) } else { StepError::Terminal(msg) });
+                return Err(StepError::Retryable(msg));
+            }
+            StageStatus::Failed => {
+                // Terminal: journaled as the stage's failure (its report line, kind and
+                // message), never retried.
+                return Ok(StepResult { report: line, outputs: Vec::new(), ledger: Vec::new() });
             }
             StageStatus::Skipped => {
                 return Err(StepError::Terminal(format!(

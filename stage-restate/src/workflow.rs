@@ -200,6 +200,10 @@ impl StageRun {
                     Ok(step) => step,
                 };
                 run.apply_ledger(&step.ledger);
+                if step.report.status == StageStatus::Failed {
+                    // A permanent failure: journaled, not retried.
+                    break Ok(step);
+                }
                 if step.report.status != StageStatus::Parked {
                     break Ok(step);
                 }
@@ -241,18 +245,24 @@ impl StageRun {
                     let record = self.worker.decode(plan, idx, &step).map_err(terminal)?;
                     run.statuses[idx] = Some(step.report.status);
                     run.lines[idx] = Some(step.report.clone());
+                    if step.report.status == StageStatus::Failed {
+                        tracing::warn!(job = %job.job_id, stage = %stage.name, "stage failed permanently");
+                    }
                     run.records.push(record);
                 }
                 Err(msg) => {
+                    // A transient failure whose retries (the step's retry policy) ran out, or a
+                    // step that could not run at all.
                     tracing::warn!(job = %job.job_id, stage = %stage.name, "stage failed: {msg}");
                     let retried = planned.policies[idx].as_ref().is_some_and(|p| p.max_attempts > 1);
                     let failure = Failure {
-                        kind: if retried { FailureKind::Transient } else { FailureKind::Permanent },
+                        kind: FailureKind::Transient,
                         retried,
                         retry: if retried {
                             "retries exhausted (the step's Restate retry policy)".to_owned()
                         } else {
-                            "not retried: a permanent failure, or the stage has no retries".to_owned()
+                            "not retried: the stage has no policy, or its policy allows one attempt"
+                                .to_owned()
                         },
                     };
                     run.lines[idx] = Some(line(stage, StageStatus::Failed, Some(msg), Some(failure)));

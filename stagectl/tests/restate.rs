@@ -205,14 +205,17 @@ fn restate_runs_the_readme_pipeline_with_the_same_results_as_embedded() {
     let worker = Worker::start(&dir.path().join("restate-store"), &dir.path().join("worker.log"));
     let jobs = dir.path().join("jobs.jsonl");
     let corpus = std::fs::read_to_string(root().join("examples/jobs/corpus.jsonl")).unwrap();
-    let few: Vec<&str> = corpus.lines().filter(|l| !l.trim().is_empty()).take(4).collect();
+    let mut few: Vec<&str> = corpus.lines().filter(|l| !l.trim().is_empty()).take(4).collect();
+    // And a job that fails permanently (no such record): failed once, not retried, as embedded.
+    let bad = r#"{"job_id": "bad-1", "source": "pmc", "adapter_request": {"data_dir": "examples/data", "id": "PMC_NOPE"}}"#;
+    few.push(bad);
     std::fs::write(&jobs, few.join("\n")).unwrap();
     let (jobs, pipeline) = (jobs.to_str().unwrap(), "examples/pipelines/literature.yaml");
 
     let embedded_store = dir.path().join("embedded-store");
     let e = embedded_store.to_str().unwrap();
     let embedded = stagectl(&["run", pipeline, jobs, "--store", e, "--json", "--quiet"]);
-    assert!(embedded.status.success(), "{}", text(&embedded));
+    assert_eq!(embedded.status.code(), Some(1), "one job failed: {}", text(&embedded));
 
     let restate_store = worker.store.to_str().unwrap().to_owned();
     let (ingress, admin) = (server.ingress(), server.admin());
@@ -224,7 +227,7 @@ fn restate_runs_the_readme_pipeline_with_the_same_results_as_embedded() {
         stagectl(&args)
     };
     let on_restate = submit(&["--wait", "--json", "--store", &restate_store]);
-    assert!(on_restate.status.success(), "{}", text(&on_restate));
+    assert_eq!(on_restate.status.code(), Some(1), "one job failed: {}", text(&on_restate));
 
     // Reports name their store (`index`, `kg`): the same once each store is `<store>`.
     let canon = |p: &str| std::fs::canonicalize(p).unwrap().to_str().unwrap().to_owned();
@@ -238,7 +241,8 @@ fn restate_runs_the_readme_pipeline_with_the_same_results_as_embedded() {
     let b = normal(&on_restate.stdout, &restate_store);
     // A request may expand into several jobs (one per record).
     assert!(a.len() >= few.len(), "{}", text(&embedded));
-    assert!(a.iter().filter(|r| r["status"] == "completed").count() >= few.len(), "{a:?}");
+    assert!(a.iter().filter(|r| r["status"] == "completed").count() >= few.len() - 1, "{a:?}");
+    assert_eq!(a.iter().filter(|r| r["status"] == "failed").count(), 1, "{a:?}");
     assert_eq!(a.len(), b.len(), "as many runs on Restate as embedded");
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(
@@ -264,6 +268,12 @@ fn restate_runs_the_readme_pipeline_with_the_same_results_as_embedded() {
     let job = first["job_id"].as_str().unwrap();
     let runs = worker.executions(job);
     assert!(!runs.is_empty() && runs.values().all(|&n| n == 1), "{runs:?}");
+    let failed = worker.executions("bad-1");
+    assert_eq!(
+        failed.into_iter().collect::<Vec<_>>(),
+        [("ingest".to_owned(), 1)],
+        "a permanent failure is not retried"
+    );
 }
 
 const GATED: &str = "\
