@@ -11,6 +11,8 @@ mod common;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{root, stagectl, text};
@@ -374,4 +376,137 @@ fn restate_parked_run_survives_server_and_worker_sigkill_and_completes_on_signal
         assert_eq!(runs.get(stage), Some(&1), "{stage} executed once: {runs:?}");
     }
     assert!(runs.get("wait").is_some_and(|&n| n >= 2), "the gate re-checked: {runs:?}");
+}
+
+/// An HTTP/2 load balancer on loopback, as one would run in front of N workers (Restate
+/// registers one URI per deployment): each request — one invocation attempt — goes to the
+/// next worker in turn.
+struct Balancer {
+    port: u16,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn balancer(backends: Vec<u16>) -> Balancer {
+    use hyper::body::Incoming;
+    use hyper_util::client::legacy::{connect::HttpConnector, Client as HttpClient};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let client: HttpClient<HttpConnector, Incoming> =
+        HttpClient::builder(TokioExecutor::new()).http2_only(true).build_http();
+    let next = Arc::new(AtomicUsize::new(0));
+    rt.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let (client, next, backends) = (client.clone(), next.clone(), backends.clone());
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                    let i = next.fetch_add(1, Ordering::SeqCst) % backends.len();
+                    let pq = req.uri().path_and_query().map_or("/".to_owned(), |p| p.as_str().to_owned());
+                    *req.uri_mut() = format!("http://127.0.0.1:{}{pq}", backends[i]).parse().unwrap();
+                    let client = client.clone();
+                    async move { client.request(req).await }
+                });
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Balancer { port, _rt: rt }
+}
+
+#[test]
+fn restate_two_workers_share_a_batch_and_each_job_completes_once() {
+    let Some(bin) = server_binary() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(bin, dir.path());
+    let store = dir.path().join("store");
+    let w1 = Worker::start(&store, &dir.path().join("worker1.log"));
+    let w2 = Worker::start(&store, &dir.path().join("worker2.log"));
+    let lb = balancer(vec![w1.port, w2.port]);
+
+    // 100 jobs: the corpus's records again and again, each under its own id.
+    let corpus = std::fs::read_to_string(root().join("examples/jobs/corpus.jsonl")).unwrap();
+    let records: Vec<Value> =
+        corpus.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let batch: Vec<String> = (0..100)
+        .map(|i| {
+            let mut job = records[i % records.len()].clone();
+            job["job_id"] = Value::String(format!("b-{i:03}"));
+            job.to_string()
+        })
+        .collect();
+    let jobs = dir.path().join("batch.jsonl");
+    std::fs::write(&jobs, batch.join("\n")).unwrap();
+    let (jobs, pipeline) = (jobs.to_str().unwrap(), "examples/pipelines/literature.yaml");
+
+    let embedded_store = dir.path().join("embedded-store");
+    let e = embedded_store.to_str().unwrap();
+    let started = Instant::now();
+    let embedded = stagectl(&["run", pipeline, jobs, "--store", e, "--json", "--quiet"]);
+    let embedded_secs = started.elapsed().as_secs_f64();
+    assert!(embedded.status.success(), "{}", text(&embedded));
+
+    let s = store.to_str().unwrap();
+    let uri = format!("http://127.0.0.1:{}", lb.port);
+    let started = Instant::now();
+    let out = stagectl(&[
+        "submit",
+        pipeline,
+        jobs,
+        "--restate",
+        &server.ingress(),
+        "--admin",
+        &server.admin(),
+        "--register",
+        &uri,
+        "--store",
+        s,
+        "--wait",
+        "--json",
+    ]);
+    let restate_secs = started.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{}", text(&out));
+
+    let canon = |p: &str| std::fs::canonicalize(p).unwrap().to_str().unwrap().to_owned();
+    let normal = |out: &[u8], store: &str| -> Vec<Value> {
+        let text = String::from_utf8_lossy(out).replace(&canon(store), "<store>").replace(store, "<store>");
+        let mut v: Vec<Value> = json_lines(text.as_bytes()).iter().map(essence).collect();
+        v.sort_by_key(|v| v["job"].to_string());
+        v
+    };
+    let (a, b) = (normal(&embedded.stdout, e), normal(&out.stdout, s));
+    assert!(a.len() >= 100, "{} runs", a.len());
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y, "job {}: the same report embedded and on two workers", x["job"]);
+    }
+    let stats = |st: &str| String::from_utf8_lossy(&stagectl(&["query", "stats", "--json", "--store", st]).stdout).into_owned();
+    assert_eq!(stats(e), stats(s), "the same index and graph rows");
+
+    // Each job's stages executed exactly once, across both workers; both took a share.
+    let (mut by1, mut by2) = (0, 0);
+    for r in &b {
+        let job = r["job"].as_str().unwrap();
+        let (x, y) = (w1.executions(job), w2.executions(job));
+        by1 += x.values().sum::<usize>();
+        by2 += y.values().sum::<usize>();
+        let stages = r["stages"].as_array().unwrap().len();
+        let mut all = x.clone();
+        for (k, n) in y {
+            *all.entry(k).or_insert(0) += n;
+        }
+        assert_eq!(all.len(), stages, "job {job}: every stage executed: {all:?}");
+        assert!(all.values().all(|&n| n == 1), "job {job}: no stage executed twice: {all:?}");
+    }
+    assert!(by1 > 0 && by2 > 0, "both workers executed steps: {by1} and {by2}");
+    println!(
+        "{} jobs: embedded {embedded_secs:.2} s ({:.0} jobs/s); Restate, 2 workers: {restate_secs:.2} s ({:.0} jobs/s); steps {by1} + {by2}",
+        a.len(),
+        a.len() as f64 / embedded_secs,
+        a.len() as f64 / restate_secs
+    );
 }
