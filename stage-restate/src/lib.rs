@@ -35,19 +35,27 @@
 //! ## One server, N workers
 //!
 //! ```text
-//! restate-server --base-dir /var/lib/restate               # one server (or a cluster)
-//! stagectl serve --restate --listen 0.0.0.0:9080 --store S # worker 1
-//! stagectl serve --restate --listen 0.0.0.0:9081 --store S # worker 2, …
-//! stagectl submit --restate http://server:8080 --admin http://server:9070 \
-//!     --register http://worker1:9080 --register http://worker2:9081 \
-//!     examples/pipelines/literature.yaml examples/jobs/corpus.jsonl --wait
-//! stagectl status --restate http://server:8080 JOB
-//! stagectl ledger set --restate http://server:8080 JOB pdf_ir_ready true
+//! # one server (data under --base-dir; licence: BSL, see below)
+//! restate-server --base-dir /var/lib/restate
+//! # N workers, each serving the same stages, sharing one store
+//! stagectl serve --restate --listen 127.0.0.1:9081 --store S
+//! stagectl serve --restate --listen 127.0.0.1:9082 --store S
+//! # an HTTP/2 load balancer in front of them (envoy, nginx `grpc_pass`, a cloud L7 balancer…)
+//! # listening on :9080; then submit (registering the balancer once), ask, signal
+//! stagectl submit examples/pipelines/literature.yaml examples/jobs/corpus.jsonl \
+//!     --restate http://127.0.0.1:8080 --admin http://127.0.0.1:9070 \
+//!     --register http://127.0.0.1:9080 --store S --wait
+//! stagectl status JOB --restate http://127.0.0.1:8080
+//! stagectl ledger set JOB pdf_ir_ready true --restate http://127.0.0.1:8080
 //! ```
 //!
-//! The server pushes each invocation to one registered worker endpoint (workers registered
-//! as several deployments of one service share the load: Restate sends each invocation, and
-//! each of its replays, to one of them).
+//! The server pushes each invocation (and each replay of it) to the **deployment** registered
+//! for the service: one URI. With one worker, register the worker itself. With N, register an
+//! HTTP/2 (L7) load balancer in front of them, which spreads requests — invocation attempts —
+//! over the workers (Restate's own advice; registering several workers as several deployments
+//! does not spread the load: new invocations go to the newest deployment). Any worker can
+//! continue any run: a replay rebuilds the run's state from its journal, wherever it lands.
+//! The tests run two workers behind a small round-robin HTTP/2 balancer of their own.
 //!
 //! **Shared** by the workers: the server (journals, timers, promises, the ledger and status of
 //! every run), the pipeline file (the same path on every worker, same content: the fingerprint

@@ -187,7 +187,8 @@ pub enum Command {
         /// The server's admin URL (for `--register` and `--rerun`).
         #[arg(long)]
         admin: Option<String>,
-        /// Register this worker endpoint with the server first (repeatable).
+        /// Register this worker endpoint with the server first: a worker, or the HTTP/2 load
+        /// balancer in front of several (repeatable; new runs go to the last registered).
         #[arg(long)]
         register: Vec<String>,
         /// Run jobs whose runs already ended again (their old runs are purged).

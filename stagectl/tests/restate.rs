@@ -484,7 +484,9 @@ fn restate_two_workers_share_a_batch_and_each_job_completes_once() {
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x, y, "job {}: the same report embedded and on two workers", x["job"]);
     }
-    let stats = |st: &str| String::from_utf8_lossy(&stagectl(&["query", "stats", "--json", "--store", st]).stdout).into_owned();
+    let stats = |st: &str| {
+        String::from_utf8_lossy(&stagectl(&["query", "stats", "--json", "--store", st]).stdout).into_owned()
+    };
     assert_eq!(stats(e), stats(s), "the same index and graph rows");
 
     // Each job's stages executed exactly once, across both workers; both took a share.
@@ -509,4 +511,81 @@ fn restate_two_workers_share_a_batch_and_each_job_completes_once() {
         a.len() as f64 / embedded_secs,
         a.len() as f64 / restate_secs
     );
+}
+
+/// `n` jobs: the corpus's records again and again, each under its own id, in a file.
+fn batch_file(dir: &Path, n: usize) -> PathBuf {
+    let corpus = std::fs::read_to_string(root().join("examples/jobs/corpus.jsonl")).unwrap();
+    let records: Vec<Value> =
+        corpus.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let batch: Vec<String> = (0..n)
+        .map(|i| {
+            let mut job = records[i % records.len()].clone();
+            job["job_id"] = Value::String(format!("t-{i:04}"));
+            job.to_string()
+        })
+        .collect();
+    let path = dir.join(format!("batch-{n}.jsonl"));
+    std::fs::write(&path, batch.join("\n")).unwrap();
+    path
+}
+
+/// The benchmark (ignored by default: `cargo test -p stagectl --test restate -- --ignored
+/// --nocapture`): `RESTATE_BENCH_JOBS` jobs (700) embedded, on one worker and on two, in one
+/// run; prints runs/s for each.
+#[test]
+#[ignore]
+fn restate_batch_throughput_one_and_two_workers_against_embedded() {
+    let Some(bin) = server_binary() else { return };
+    let n: usize = std::env::var("RESTATE_BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(700);
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = batch_file(dir.path(), n);
+    let (jobs, pipeline) = (jobs.to_str().unwrap(), "examples/pipelines/literature.yaml");
+    let e = dir.path().join("embedded");
+    let started = Instant::now();
+    let out = stagectl(&[
+        "run",
+        pipeline,
+        jobs,
+        "--store",
+        e.to_str().unwrap(),
+        "--json",
+        "--quiet",
+        "--concurrency",
+        "2",
+    ]);
+    let secs = started.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{}", text(&out));
+    let runs = json_lines(&out.stdout).len();
+    println!("{runs} runs: embedded (--concurrency 2): {secs:.2} s, {:.1} runs/s", runs as f64 / secs);
+    for workers in [1usize, 2] {
+        let sub = dir.path().join(format!("w{workers}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let server = Server::start(bin.clone(), &sub);
+        let store = sub.join("store");
+        let ws: Vec<Worker> =
+            (0..workers).map(|i| Worker::start(&store, &sub.join(format!("worker{i}.log")))).collect();
+        let lb = balancer(ws.iter().map(|w| w.port).collect());
+        let uri = format!("http://127.0.0.1:{}", lb.port);
+        let started = Instant::now();
+        let out = stagectl(&[
+            "submit",
+            pipeline,
+            jobs,
+            "--restate",
+            &server.ingress(),
+            "--admin",
+            &server.admin(),
+            "--register",
+            &uri,
+            "--store",
+            store.to_str().unwrap(),
+            "--wait",
+            "--json",
+        ]);
+        let secs = started.elapsed().as_secs_f64();
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(json_lines(&out.stdout).len(), runs);
+        println!("{runs} runs: Restate, {workers} worker(s): {secs:.2} s, {:.1} runs/s", runs as f64 / secs);
+    }
 }
