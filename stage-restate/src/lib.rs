@@ -26,7 +26,7 @@
 //!   embedded. Rate limits and circuit breakers hold per worker process.
 //! - A **gate** evaluates its ledger condition as a step. While it does not pass, the workflow
 //!   sleeps on a durable timer (the gate's poll interval) and evaluates again, until the gate's
-//!   timeout; then the run is *parked*: it waits for a signal only, suspended, holding no
+//!   timeout (capped by the worker's `--max-gate-wait`); then the run is *parked*: it waits for a signal only, suspended, holding no
 //!   worker. The `signal` handler sets ledger fields (a durable promise); the run applies them
 //!   and evaluates the gate again.
 //! - The run's **ledger and status** are workflow state, answered by the `status` handler;

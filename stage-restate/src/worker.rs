@@ -30,6 +30,8 @@ pub struct WorkerConfig {
     pub store: PathBuf,
     /// Rebase absolute storage paths under the store.
     pub rebase_paths: bool,
+    /// A cap on every gate's wait (its re-checks on timers) before the run parks.
+    pub max_gate_wait: Option<Duration>,
 }
 
 /// A step's failure, as the workflow maps it to Restate: retryable (the step's retry policy
@@ -90,6 +92,11 @@ impl Worker {
     /// The store.
     pub fn store(&self) -> &Path {
         &self.config.store
+    }
+
+    /// The cap on gate waits.
+    pub(crate) fn max_gate_wait(&self) -> Option<Duration> {
+        self.config.max_gate_wait
     }
 
     /// Pipeline `path` planned, checked against the submitter's `fingerprint`: a cached plan

@@ -218,9 +218,12 @@ impl StageRun {
                     if delay.is_nan() { MIN_GATE_PAUSE_SECONDS } else { delay.max(MIN_GATE_PAUSE_SECONDS) },
                     MAX_GATE_WAIT_SECONDS,
                 );
-                let timeout = gate
+                let mut timeout = gate
                     .and_then(|g| g.timeout_seconds)
                     .map(|t| duration_from_secs(t, MAX_GATE_WAIT_SECONDS));
+                if let Some(cap) = self.worker.max_gate_wait() {
+                    timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
+                }
                 let polling = timeout.is_some_and(|t| pause * evaluations < t);
                 let note = if polling { "waiting" } else { "parked" };
                 ctx.set("status", Json(run.status_json(&job, plan, note, Some(&stage.name), Some(&reason))));

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{root, stagectl, text};
+use common::{data_dir, job, pdf_server, record, root, stagectl, text};
 use serde_json::Value;
 use stage_restate::Client;
 
@@ -65,7 +65,7 @@ impl Server {
         let child = Command::new(&self.bin)
             .args(["--bind-ip", "127.0.0.1", "--listen-mode", "tcp", "--bind-port", &self.node.to_string()])
             .arg("--base-dir")
-            .arg(self.dir.join("data"))
+            .arg(self.dir.join("restate-data"))
             .env("RESTATE_INGRESS__BIND_PORT", self.ingress.to_string())
             .env("RESTATE_ADMIN__BIND_PORT", self.admin.to_string())
             .env("DO_NOT_TRACK", "1")
@@ -121,11 +121,19 @@ struct Worker {
     store: PathBuf,
     log: PathBuf,
     child: Option<Child>,
+    extra: Vec<String>,
 }
 
 impl Worker {
     fn start(store: &Path, log: &Path) -> Worker {
-        let mut w = Worker { port: free_port(), store: store.to_owned(), log: log.to_owned(), child: None };
+        Worker::start_with(store, log, &[])
+    }
+
+    /// With more `serve` arguments (`--rebase-paths`, `--policies`).
+    fn start_with(store: &Path, log: &Path, extra: &[&str]) -> Worker {
+        let extra = extra.iter().map(|s| (*s).to_owned()).collect();
+        let mut w =
+            Worker { port: free_port(), store: store.to_owned(), log: log.to_owned(), child: None, extra };
         w.spawn();
         w
     }
@@ -136,6 +144,7 @@ impl Worker {
             .args(["serve", "--restate", "--listen", &format!("127.0.0.1:{}", self.port), "--quiet"])
             .arg("--store")
             .arg(&self.store)
+            .args(&self.extra)
             .env("STAGECTL_LOG", "stage_restate=info,warn")
             .env("NO_COLOR", "1")
             .current_dir(root())
@@ -587,5 +596,139 @@ fn restate_batch_throughput_one_and_two_workers_against_embedded() {
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(json_lines(&out.stdout).len(), runs);
         println!("{runs} runs: Restate, {workers} worker(s): {secs:.2} s, {:.1} runs/s", runs as f64 / secs);
+    }
+}
+
+/// The shared compatibility pipelines (`../shared/compat/pipelines`), when present.
+fn compat_files() -> Vec<PathBuf> {
+    let dir = root().join("../shared/compat/pipelines");
+    if !dir.is_dir() {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide ../shared/compat");
+        println!("SKIPPED: ../shared/compat is absent");
+        return Vec::new();
+    }
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn restate_runs_every_shared_compat_pipeline_like_embedded() {
+    let Some(bin) = server_binary() else { return };
+    let files = compat_files();
+    if files.is_empty() {
+        return;
+    }
+    let pdfs = pdf_server();
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_dir(dir.path(), &pdfs);
+    let srv = dir.path().join("server");
+    std::fs::create_dir_all(&srv).unwrap();
+    let server = Server::start(bin, &srv);
+    let rstore = dir.path().join("restate-store");
+    let worker = Worker::start_with(
+        &rstore,
+        &dir.path().join("worker.log"),
+        &["--rebase-paths", "--max-gate-wait", "0.5"],
+    );
+    let client = server.client();
+    let rs = rstore.to_str().unwrap().to_owned();
+    for (i, file) in files.iter().enumerate() {
+        let name = file.file_stem().unwrap().to_string_lossy().to_string();
+        let yaml = std::fs::read_to_string(file).unwrap();
+        let source = yaml
+            .split("applicable_sources:")
+            .nth(1)
+            .and_then(|rest| rest.lines().find_map(|l| l.trim().strip_prefix("- ")))
+            .unwrap_or("pmc")
+            .to_owned();
+        let adapter = yaml
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("adapter: "))
+            .filter(|a| *a != "auto")
+            .unwrap_or(&source)
+            .to_owned();
+        let job_id = format!("compat-{i}");
+        let the_job = job(&job_id, &source, &adapter, &data);
+        let estore = dir.path().join(format!("embedded-{i}"));
+        let es = estore.to_str().unwrap();
+        let f = file.to_str().unwrap();
+        let out = stagectl(&[
+            "run",
+            f,
+            &the_job,
+            "--store",
+            es,
+            "--max-gate-wait",
+            "0.5",
+            "--rebase-paths",
+            "--json",
+            "--quiet",
+        ]);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        let sub = stagectl(&[
+            "submit",
+            f,
+            &the_job,
+            "--restate",
+            &server.ingress(),
+            "--admin",
+            &server.admin(),
+            "--register",
+            &worker.uri(),
+            "--store",
+            &rs,
+            "--rebase-paths",
+        ]);
+        assert!(sub.status.success(), "{name}: {}", text(&sub));
+        let mut embedded = json_lines(&out.stdout).into_iter().next().unwrap();
+        if yaml.contains("type: gate") {
+            // Parked on both; the converter delivers the document to both ledgers.
+            assert_eq!(embedded["status"], "parked", "{name}");
+            let parked = wait_for_status(&client, &job_id, "parked");
+            assert_eq!(parked["ledger"]["gate.pdf_ir_ready.status"], "parked", "{name}: {parked}");
+            let doc = serde_json::json!({
+                "id": job_id, "title": "Converted article", "source": "pdf",
+                "sections": [{"title": "Results", "paragraphs": [
+                    "Metformin reduces HbA1c in type 2 diabetes. Atorvastatin lowers LDL cholesterol."
+                ]}],
+            });
+            let doc_path = dir.path().join(format!("{job_id}.document.json"));
+            std::fs::write(&doc_path, doc.to_string()).unwrap();
+            let d = doc_path.to_str().unwrap();
+            for (field, value) in [("pdf_ir_path", d), ("pdf_ir_ready", "true")] {
+                let e = stagectl(&["ledger", "set", &job_id, field, value, "--store", es]);
+                assert!(e.status.success(), "{}", text(&e));
+                let r = stagectl(&["ledger", "set", &job_id, field, value, "--restate", &server.ingress()]);
+                assert!(r.status.success(), "{}", text(&r));
+            }
+            let watch = stagectl(&["watch", "--once", "--store", es, "--rebase-paths"]);
+            assert!(watch.status.success(), "{name}: {}", text(&watch));
+            embedded = record(&estore, &job_id)["report"].clone();
+            assert_eq!(embedded["status"], "completed", "{name}: {}", text(&watch));
+        }
+        let report = Client::new(&server.ingress(), None, Duration::from_secs(120)).attach(&job_id).unwrap();
+        let on_restate = serde_json::to_value(&report).unwrap();
+        let norm = |v: &Value, store: &str| -> Value {
+            let canon = std::fs::canonicalize(store).unwrap();
+            let t = v.to_string().replace(canon.to_str().unwrap(), "<store>").replace(store, "<store>");
+            let v: Value = serde_json::from_str(&t).unwrap();
+            let mut e = essence(&v);
+            // A gate's count is its evaluations (a resumed run's, a workflow's re-checks):
+            // every other stage's count, and every output, must be equal.
+            if let Some(stages) = e["stages"].as_array_mut() {
+                for (i, s) in stages.iter_mut().enumerate() {
+                    if v["stages"][i]["type"] == "gate" {
+                        s[2] = Value::Null;
+                    }
+                }
+            }
+            e
+        };
+        assert_eq!(
+            norm(&embedded, es),
+            norm(&on_restate, &rs),
+            "{name}: the same report embedded and on Restate"
+        );
     }
 }

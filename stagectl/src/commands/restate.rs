@@ -32,6 +32,7 @@ pub(crate) fn serve(
         plan_options: run::plan_options(&options)?,
         store,
         rebase_paths: options.rebase_paths,
+        max_gate_wait: options.max_gate_wait,
     };
     stage_restate::serve_blocking(config, listen, |addr| {
         // Tests and scripts read this line to find the port.
