@@ -211,11 +211,63 @@ pub enum Command {
         #[command(subcommand)]
         what: Query,
     },
+    /// Serve the linked stages as a Restate worker endpoint (`--restate`), until SIGTERM or
+    /// SIGINT. Prints `listening on http://<addr>`.
+    Serve {
+        /// Serve on Restate (the only kind of serving there is; required, for clarity).
+        #[arg(long, required = true)]
+        restate: bool,
+        /// The address to listen on (port 0: a free one).
+        #[arg(long, default_value = "127.0.0.1:9080")]
+        listen: std::net::SocketAddr,
+        /// How stages run (the store, policies, path rebasing).
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Submit jobs to a Restate server: one workflow per job, keyed by job id. A job already
+    /// submitted is reported, not run again, unless `--rerun`.
+    Submit {
+        /// The pipeline file (the same path must hold the same file on every worker).
+        pipeline: PathBuf,
+        /// The jobs: a JSON file, a JSON Lines file of jobs, or inline JSON.
+        jobs: String,
+        /// The server's ingress URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        restate: String,
+        /// The server's admin URL (for `--register` and `--rerun`).
+        #[arg(long)]
+        admin: Option<String>,
+        /// Register this worker endpoint with the server first: a worker, or the HTTP/2 load
+        /// balancer in front of several (repeatable; new runs go to the last registered).
+        #[arg(long)]
+        register: Vec<String>,
+        /// Run jobs whose runs already ended again (their old runs are purged).
+        #[arg(long)]
+        rerun: bool,
+        /// Wait for each run and print its report.
+        #[arg(long)]
+        wait: bool,
+        /// How the pipeline is planned (its policies): as the workers plan it.
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// A run's status on a Restate server: its stage, its report lines, its ledger.
+    Status {
+        /// The job.
+        job_id: String,
+        /// The server's ingress URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        restate: String,
+    },
     /// Read or set a job's ledger fields, as an external process would.
     Ledger {
         /// The persistent store.
         #[arg(long, default_value = "stage-store", global = true)]
         store: PathBuf,
+        /// Read or set the ledger of the job's run on this Restate server (its ingress URL)
+        /// instead of the store's: a set wakes the run's gate.
+        #[arg(long, global = true)]
+        restate: Option<String>,
         /// What to do.
         #[command(subcommand)]
         what: LedgerCommand,

@@ -261,6 +261,37 @@ impl Runner {
     /// Runs the stages of `plan` that `state` has not completed (a resumed run). Completed
     /// stages are never run again.
     pub fn run_from(&self, plan: &Plan, state: RunState) -> RunOutcome {
+        self.run_inner(plan, state, None)
+    }
+
+    /// Runs one stage of `plan`, the one at index `idx` of `plan.stages`, from `state`: one
+    /// call under its policy, like any stage of a run, if `state` has not completed it and has
+    /// completed every stage it depends on (otherwise it is reported skipped). The report
+    /// holds that stage's line only, and the returned state its record besides `state`'s.
+    ///
+    /// For hosts that journal each stage as a step of their own (a durable-execution engine):
+    /// they call this once per stage, in `plan.order`, and keep the records themselves.
+    ///
+    /// ```
+    /// use stage_core::{stage, Job, Plan, PlanOptions, RunState, Runner, StageRegistry, StageStatus};
+    ///
+    /// /// Says hello.
+    /// #[stage(type = "doc-hello-one", state_key = "greeting", counter = one)]
+    /// fn hello() -> String { "hello".to_owned() }
+    /// fn one(_: &String) -> u64 { 1 }
+    ///
+    /// let yaml = "name: p\nversion: 2026-01-01\nstages:\n  - name: hi\n    type: doc-hello-one\n";
+    /// let spec = stage_core::spec::load_str("p.yaml", yaml).unwrap().value;
+    /// let plan = Plan::new(&spec, StageRegistry::global(), &PlanOptions::default()).unwrap();
+    /// let out = Runner::new().run_stage(&plan, RunState::new(Job::new("j1", "test")), 0);
+    /// assert_eq!(out.report.stages.len(), 1);
+    /// assert_eq!(out.state.stage("hi").unwrap().status, StageStatus::Completed);
+    /// ```
+    pub fn run_stage(&self, plan: &Plan, state: RunState, idx: usize) -> RunOutcome {
+        self.run_inner(plan, state, Some(idx))
+    }
+
+    fn run_inner(&self, plan: &Plan, state: RunState, only: Option<usize>) -> RunOutcome {
         let started = Instant::now();
         let job = state.job.clone();
         // Whether the sink wants the events every stage sends, asked once per run.
@@ -275,9 +306,10 @@ impl Runner {
         if let Some(cp) = &self.checkpoint {
             cp.started(plan, &state);
         }
-        let mut book = Book::new(plan, state, self.workers == 1, wants);
-        if self.workers == 1 {
-            self.drive_sequential(plan, &job, &mut book);
+        let sequential = self.workers == 1 || only.is_some();
+        let mut book = Book::new(plan, state, sequential, wants);
+        if sequential {
+            self.drive_sequential(plan, &job, &mut book, only);
         } else {
             // `workers` threads for the run, taking stages as they become ready.
             let (task_tx, task_rx) = mpsc::channel::<Task>();
@@ -334,11 +366,15 @@ impl Runner {
 
     /// Runs the stages one at a time on this thread, in execution order: no thread scope, no
     /// channel, one pass (every stage's dependencies come before it in `plan.order`).
-    fn drive_sequential(&self, plan: &Plan, job: &Arc<Job>, book: &mut Book) {
+    /// With `only`, that stage alone: the others are neither run nor reported.
+    fn drive_sequential(&self, plan: &Plan, job: &Arc<Job>, book: &mut Book, only: Option<usize>) {
         let initial = Initial::new(job);
         // And the values a stage writes, on their way to the state.
         let mut written_buf: Vec<(String, SharedValue)> = Vec::new();
         for &i in &plan.order {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
             let stage = &plan.stages[i];
             if !matches!(book.slots[i].0, Slot::Pending) {
                 // Completed in an earlier run: its line comes from the state.

@@ -3,6 +3,7 @@
 pub(crate) mod graph;
 pub(crate) mod ledger;
 pub(crate) mod query;
+pub(crate) mod restate;
 pub(crate) mod resume;
 pub mod run;
 pub(crate) mod store;
@@ -16,7 +17,7 @@ use crate::describe::{describe_text, metadata_json};
 use crate::table::table;
 use crate::{Cli, CliError, Command};
 
-pub(crate) fn dispatch(cli: Cli, registry: &StageRegistry) -> Result<ExitCode, CliError> {
+pub(crate) fn dispatch(cli: Cli, registry: &'static StageRegistry) -> Result<ExitCode, CliError> {
     let json = cli.json;
     match cli.command {
         Command::List => list(registry, json),
@@ -49,7 +50,27 @@ pub(crate) fn dispatch(cli: Cli, registry: &StageRegistry) -> Result<ExitCode, C
             Ok(ExitCode::SUCCESS)
         }
         Command::Query { store, what } => query::query(&store, what, json),
-        Command::Ledger { store, what } => ledger::ledger(&store, what, json),
+        Command::Ledger { store, restate: Some(url), what } => {
+            let _ = store;
+            restate::ledger(&url, what, json)
+        }
+        Command::Ledger { store, restate: None, what } => ledger::ledger(&store, what, json),
+        Command::Serve { restate: _, listen, run } => {
+            restate::serve(registry, listen, &run::BatchOptions::from_args(&run, json))
+        }
+        Command::Submit { pipeline, jobs, restate: ingress, admin, register, rerun, wait, run } => {
+            let args = restate::SubmitArgs {
+                pipeline: &pipeline,
+                jobs: &jobs,
+                ingress: &ingress,
+                admin: admin.as_deref(),
+                register: &register,
+                rerun,
+                wait,
+            };
+            restate::submit(registry, &args, &run::BatchOptions::from_args(&run, json), json)
+        }
+        Command::Status { job_id, restate: ingress } => restate::status(&ingress, &job_id, json),
     }
 }
 
