@@ -22,7 +22,8 @@ use stages_builtin::{parse, Chunk};
 
 fn corpus_chunks() -> Result<Vec<Chunk>, Box<dyn std::error::Error>> {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/data");
-    let config = IngestConfig { data_dir: Some(data.to_string_lossy().into_owned()), ..IngestConfig::default() };
+    let config =
+        IngestConfig { data_dir: Some(data.to_string_lossy().into_owned()), ..IngestConfig::default() };
     let mut chunks = Vec::new();
     for source in ["clinicaltrials", "openalex", "pmc", "semantic-scholar", "file"] {
         for record in run_ingest(&Job::new("bench", source), &Value::Null, &config, None)? {

@@ -251,7 +251,12 @@ impl Store {
 
     /// As [`Store::search_vector`], over the vectors of model `model` only (a query vector
     /// must come from the same model as the vectors it is compared with).
-    pub fn search_vector_of(&self, model: &str, vector: &[f32], limit: usize) -> Result<Vec<Hit>, StoreError> {
+    pub fn search_vector_of(
+        &self,
+        model: &str,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError> {
         self.search_vectors(Some(model), vector, limit)
     }
 
@@ -259,9 +264,8 @@ impl Store {
     /// store was written before models were checked); empty when nothing is indexed.
     pub fn vector_models(&self) -> Result<Vec<(String, usize)>, StoreError> {
         self.read(|tx| {
-            let mut stmt = tx.prepare(
-                "SELECT DISTINCT model, dimensions FROM chunks ORDER BY model, dimensions",
-            )?;
+            let mut stmt =
+                tx.prepare("SELECT DISTINCT model, dimensions FROM chunks ORDER BY model, dimensions")?;
             let rows = stmt.query_map([], |r| {
                 Ok((r.get::<_, String>(0)?, usize::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
             })?;
@@ -269,7 +273,12 @@ impl Store {
         })
     }
 
-    fn search_vectors(&self, model: Option<&str>, vector: &[f32], limit: usize) -> Result<Vec<Hit>, StoreError> {
+    fn search_vectors(
+        &self,
+        model: Option<&str>,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -493,7 +502,10 @@ mod tests {
         let mut longer = batch("b", &["beta"]);
         longer.vectors[0].push(0.0);
         longer.dimensions = 4;
-        assert!(matches!(store.index_batch("j2", &longer), Err(IndexError::ModelMismatch { dimensions: 4, .. })));
+        assert!(matches!(
+            store.index_batch("j2", &longer),
+            Err(IndexError::ModelMismatch { dimensions: 4, .. })
+        ));
         assert_eq!(store.chunk_count(None).unwrap(), 1, "nothing written");
         // An empty batch of another model writes nothing and is no conflict.
         let mut empty = batch("b", &[]);

@@ -92,9 +92,18 @@ fn model_is_semantic_where_hashing_is_lexical() {
     let Some(dir) = model_dir_or_skip("model_is_semantic_where_hashing_is_lexical") else { return };
     let model = MiniLmEmbedder::shared(&dir).unwrap();
     let v = model.embed(&["heart attack", "myocardial infarction", "filing a tax return"]).unwrap();
-    assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.2, "{} vs {}", cosine(&v[0], &v[1]), cosine(&v[0], &v[2]));
+    assert!(
+        cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.2,
+        "{} vs {}",
+        cosine(&v[0], &v[1]),
+        cosine(&v[0], &v[2])
+    );
     let h = FeatureHashingEmbedder::default();
-    assert_eq!(cosine(&h.embed_one("heart attack"), &h.embed_one("myocardial infarction")), 0.0, "no shared word");
+    assert_eq!(
+        cosine(&h.embed_one("heart attack"), &h.embed_one("myocardial infarction")),
+        0.0,
+        "no shared word"
+    );
 }
 
 #[test]
@@ -110,14 +119,16 @@ fn model_is_loaded_once_and_chosen_by_auto() {
     assert_eq!(e.name(), MINILM_MODEL_NAME);
     let forced = select_embedder(&config, Some("feature-hashing")).unwrap();
     assert_eq!(forced.name(), "feature-hashing-256");
-    let err = select_embedder(&EmbedConfig { dimensions: Some(256), ..config }, None).err().expect("256 != 384");
+    let err =
+        select_embedder(&EmbedConfig { dimensions: Some(256), ..config }, None).err().expect("256 != 384");
     assert!(matches!(&err, EmbedError::Config { field: "dimensions", .. }), "{err}");
 }
 
 /// The chunks of every record of the bundled corpus, chunked as `examples/pipelines/literature.yaml` does.
 fn corpus_chunks() -> Vec<Chunk> {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/data");
-    let config = IngestConfig { data_dir: Some(data.to_string_lossy().into_owned()), ..IngestConfig::default() };
+    let config =
+        IngestConfig { data_dir: Some(data.to_string_lossy().into_owned()), ..IngestConfig::default() };
     let mut chunks = Vec::new();
     for source in ["clinicaltrials", "openalex", "pmc", "semantic-scholar", "file"] {
         let job = Job::new("corpus", source);
@@ -151,5 +162,8 @@ fn model_ranks_the_statin_chunk_first_on_the_corpus() {
     assert!(is_statin(&by_model[0]), "model's first hit: {} {:?}", by_model[0].id, by_model[0].text);
     let by_hashing = ranked(&FeatureHashingEmbedder::default(), &chunks, "statin cholesterol");
     let rank = by_hashing.iter().position(is_statin).map_or(0, |p| p + 1);
-    println!("atorvastatin/LDL chunk: rank 1 of {} with {MINILM_MODEL_NAME}, rank {rank} with feature hashing", chunks.len());
+    println!(
+        "atorvastatin/LDL chunk: rank 1 of {} with {MINILM_MODEL_NAME}, rank {rank} with feature hashing",
+        chunks.len()
+    );
 }

@@ -85,4 +85,3 @@ impl Embedder for FeatureHashingEmbedder {
         Ok(texts.iter().map(|t| self.embed_one(t)).collect())
     }
 }
-

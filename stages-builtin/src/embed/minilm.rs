@@ -95,7 +95,8 @@ fn model_err(path: &Path, what: impl std::fmt::Display) -> EmbedError {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, EmbedError> {
-    std::fs::read(path).map_err(|e| model_err(path, format!("cannot read: {e}; {FETCH_COMMAND} fetches it again")))
+    std::fs::read(path)
+        .map_err(|e| model_err(path, format!("cannot read: {e}; {FETCH_COMMAND} fetches it again")))
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, EmbedError> {
@@ -125,7 +126,10 @@ impl MiniLmEmbedder {
             .unwrap_or(DEFAULT_MAX_TOKENS)
             .min(config.max_position_embeddings);
         if max_tokens < 2 {
-            return Err(model_err(&dir.join("sentence_bert_config.json"), "`max_seq_length` must be at least 2"));
+            return Err(model_err(
+                &dir.join("sentence_bert_config.json"),
+                "`max_seq_length` must be at least 2",
+            ));
         }
         let pooling_path = dir.join("1_Pooling").join("config.json");
         if let Some(p) = read_optional_json::<PoolingConfig>(&pooling_path)? {
@@ -134,7 +138,10 @@ impl MiniLmEmbedder {
                 || p.pooling_mode_max_tokens
                 || p.pooling_mode_mean_sqrt_len_tokens
             {
-                return Err(model_err(&pooling_path, "only mean pooling (`pooling_mode_mean_tokens` alone) is supported"));
+                return Err(model_err(
+                    &pooling_path,
+                    "only mean pooling (`pooling_mode_mean_tokens` alone) is supported",
+                ));
             }
         }
         let normalize = read_optional_json::<Vec<ModuleEntry>>(&dir.join("modules.json"))?
@@ -165,8 +172,9 @@ impl MiniLmEmbedder {
         let device = Device::Cpu;
         let vb = VarBuilder::from_buffered_safetensors(read(&weights_path)?, DType::F32, &device)
             .map_err(|e| model_err(&weights_path, format!("not a safetensors file: {e}")))?;
-        let model = BertModel::load(vb, &config)
-            .map_err(|e| model_err(&weights_path, format!("weights do not fit {}: {e}", config_path.display())))?;
+        let model = BertModel::load(vb, &config).map_err(|e| {
+            model_err(&weights_path, format!("weights do not fit {}: {e}", config_path.display()))
+        })?;
         let embedder = MiniLmEmbedder {
             model,
             tokenizer,
@@ -207,15 +215,15 @@ impl MiniLmEmbedder {
 
     /// The word-piece ids the model sees for `text` (truncated, with `[CLS]` and `[SEP]`).
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
-        let enc = self
-            .tokenizer
-            .encode(text, true)
-            .map_err(|e| EmbedError::Model { message: format!("{MINILM_MODEL_NAME}: cannot tokenize: {e}") })?;
+        let enc = self.tokenizer.encode(text, true).map_err(|e| EmbedError::Model {
+            message: format!("{MINILM_MODEL_NAME}: cannot tokenize: {e}"),
+        })?;
         Ok(enc.get_ids().to_vec())
     }
 
     fn forward(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
-        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| format!("cannot tokenize: {e}"))?;
+        let encodings =
+            self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| format!("cannot tokenize: {e}"))?;
         let n = encodings.len();
         let len = encodings.first().map_or(0, |e| e.get_ids().len());
         let mut ids = Vec::with_capacity(n * len);

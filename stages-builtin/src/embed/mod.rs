@@ -139,7 +139,12 @@ pub fn embed_chunks(
         let got = embedder.embed(&texts)?;
         if got.len() != texts.len() {
             return Err(EmbedError::Model {
-                message: format!("{} returned {} vectors for {} texts", embedder.name(), got.len(), texts.len()),
+                message: format!(
+                    "{} returned {} vectors for {} texts",
+                    embedder.name(),
+                    got.len(),
+                    texts.len()
+                ),
             });
         }
         for (&i, v) in group.iter().zip(got) {
@@ -186,14 +191,23 @@ pub struct EmbedConfig {
 
 impl Default for EmbedConfig {
     fn default() -> Self {
-        EmbedConfig { model: ModelChoice::Auto, model_dir: None, dimensions: None, batch_size: DEFAULT_BATCH_SIZE }
+        EmbedConfig {
+            model: ModelChoice::Auto,
+            model_dir: None,
+            dimensions: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
     }
 }
 
 impl EmbedConfig {
     /// A configuration that uses feature hashing with `dimensions` buckets.
     pub fn feature_hashing(dimensions: usize) -> Self {
-        EmbedConfig { model: ModelChoice::FeatureHashing, dimensions: Some(dimensions), ..EmbedConfig::default() }
+        EmbedConfig {
+            model: ModelChoice::FeatureHashing,
+            dimensions: Some(dimensions),
+            ..EmbedConfig::default()
+        }
     }
 }
 
@@ -298,8 +312,9 @@ pub fn select_embedder(config: &EmbedConfig, forced: Option<&str>) -> Result<Arc
     let dir = || {
         config.model_dir.clone().or_else(default_model_dir).ok_or_else(|| EmbedError::Config {
             field: "model_dir",
-            message: "is needed: neither XDG_CACHE_HOME nor HOME is set, so there is no default model directory"
-                .into(),
+            message:
+                "is needed: neither XDG_CACHE_HOME nor HOME is set, so there is no default model directory"
+                    .into(),
         })
     };
     let model = |dir: &Path| -> Result<Arc<dyn Embedder>, EmbedError> {
@@ -332,7 +347,10 @@ pub fn select_embedder(config: &EmbedConfig, forced: Option<&str>) -> Result<Arc
                 let e = feature_hashing_for(config)?;
                 let why = match found {
                     Ok(dir) if cfg!(feature = "minilm") => {
-                        format!("no {MINILM_MODEL_NAME} weights in {}; {FETCH_COMMAND} fetches them", dir.display())
+                        format!(
+                            "no {MINILM_MODEL_NAME} weights in {}; {FETCH_COMMAND} fetches them",
+                            dir.display()
+                        )
                     }
                     Ok(_) => "stages-builtin was built without its `minilm` feature".to_owned(),
                     Err(e) => e.to_string(),
@@ -522,7 +540,10 @@ mod tests {
             ..EmbedConfig::default()
         };
         let err = select_embedder(&config, None).err().expect("no weights: an error");
-        assert!(matches!(&err, EmbedError::ModelMissing { file, .. } if file == "model.safetensors"), "{err}");
+        assert!(
+            matches!(&err, EmbedError::ModelMissing { file, .. } if file == "model.safetensors"),
+            "{err}"
+        );
         let msg = err.to_string();
         assert!(msg.contains(&empty.path().join("model.safetensors").display().to_string()), "{msg}");
         assert!(msg.contains(&format!("scripts/fetch-model {}", empty.path().display())), "{msg}");
@@ -546,13 +567,19 @@ mod tests {
 
     #[test]
     fn queries_use_the_recorded_model() {
-        assert_eq!(names(embedder_for_model("feature-hashing-64", 64, None)), ("feature-hashing-64".to_owned(), 64));
+        assert_eq!(
+            names(embedder_for_model("feature-hashing-64", 64, None)),
+            ("feature-hashing-64".to_owned(), 64)
+        );
         for (name, dims) in [("feature-hashing-64", 32), ("feature-hashing-x", 3), ("bert", 3)] {
             let msg = embedder_for_model(name, dims, None).err().expect("unknown").to_string();
             assert!(msg.contains(name), "{msg}");
         }
         let empty = tempfile::tempdir().unwrap();
-        let msg = embedder_for_model(MINILM_MODEL_NAME, 384, Some(empty.path())).err().expect("missing").to_string();
+        let msg = embedder_for_model(MINILM_MODEL_NAME, 384, Some(empty.path()))
+            .err()
+            .expect("missing")
+            .to_string();
         assert!(msg.contains("scripts/fetch-model") || msg.contains("`minilm` feature"), "{msg}");
         assert_eq!(recorded_model_name("minilm-l6-v2").as_deref(), Some(MINILM_MODEL_NAME));
         assert_eq!(recorded_model_name("ALL-MiniLM-L6-v2").as_deref(), Some(MINILM_MODEL_NAME));
