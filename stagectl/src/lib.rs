@@ -326,13 +326,22 @@ pub enum Query {
         #[arg(long, default_value_t = 5, value_parser = limit, allow_hyphen_values = true)]
         limit: usize,
     },
-    /// Nearest chunks to a text, by vector (the index's embedder).
+    /// Nearest chunks to a text, by vector: the text is embedded with the model of the
+    /// store's vectors.
     Similar {
         /// The text.
         text: String,
         /// How many hits (1–10000).
         #[arg(long, default_value_t = 5, value_parser = limit, allow_hyphen_values = true)]
         limit: usize,
+        /// The model to embed the query with (`minilm-l6-v2`, `feature-hashing-256`, ...):
+        /// must be the store's; a different one is refused. Default: the store's.
+        #[arg(long)]
+        model: Option<String>,
+        /// Where all-MiniLM-L6-v2's files are (default: the cache directory that
+        /// `scripts/fetch-model` fills).
+        #[arg(long)]
+        model_dir: Option<std::path::PathBuf>,
     },
     /// The edges of an entity in the knowledge graph (by id or name).
     Neighbors {

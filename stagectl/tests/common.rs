@@ -14,6 +14,7 @@ pub(crate) fn root() -> PathBuf {
 /// `stagectl ARGS`, run from the repository root, with per-stage progress on stderr.
 pub(crate) fn stagectl(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stagectl"))
+        .env("STAGES_EMBEDDER", "feature-hashing")
         .args(args)
         .current_dir(root())
         .output()

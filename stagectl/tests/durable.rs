@@ -169,6 +169,7 @@ gates:
 /// `stagectl` with every stage event logged (`started`, `completed`: one line each).
 fn logged(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_stagectl"))
+        .env("STAGES_EMBEDDER", "feature-hashing")
         .args(args)
         .current_dir(root())
         .env("STAGECTL_LOG", "stage_core::run=info,warn")
@@ -185,6 +186,7 @@ fn a_run_killed_between_two_stages_resumes_from_its_checkpoint_without_duplicate
     let s = store.to_str().unwrap();
     let job = r#"{"job_id": "k-1", "source": "pmc", "adapter_request": {"data_dir": "examples/data", "id": "PMC9000001"}}"#;
     let mut child = Command::new(env!("CARGO_BIN_EXE_stagectl"))
+        .env("STAGES_EMBEDDER", "feature-hashing")
         .args(["run", pipeline.to_str().unwrap(), job, "--store", s, "--quiet"])
         .current_dir(root())
         .spawn()
@@ -302,6 +304,7 @@ fn concurrent_watchers_and_a_resume_run_every_parked_run_exactly_once() {
     }
     let spawn = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_stagectl"))
+            .env("STAGES_EMBEDDER", "feature-hashing")
             .args(args)
             .current_dir(root())
             .stdout(std::process::Stdio::piped())

@@ -79,6 +79,7 @@ fn with_closed_stdout(args: &[&str]) -> std::process::Output {
     let (reader, writer) = std::io::pipe().expect("a pipe");
     drop(reader);
     let mut child = Command::new(env!("CARGO_BIN_EXE_stagectl"))
+        .env("STAGES_EMBEDDER", "feature-hashing")
         .args(args)
         .current_dir(root())
         .stdin(Stdio::null())

@@ -141,6 +141,7 @@ impl Worker {
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_stagectl"))
+            .env("STAGES_EMBEDDER", "feature-hashing")
             .args(["serve", "--restate", "--listen", &format!("127.0.0.1:{}", self.port), "--quiet"])
             .arg("--store")
             .arg(&self.store)

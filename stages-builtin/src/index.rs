@@ -5,8 +5,18 @@
 //! before: running a job again replaces its chunks (one copy per job, contract §2), and a
 //! failed or abandoned write leaves the previous copy whole.
 //!
-//! Queries: [`Store::search_text`] (FTS5, ranked by bm25), [`Store::search_vector`] (cosine
-//! similarity, brute force) and [`Store::chunk_count`].
+//! # One model per store
+//!
+//! Every stored vector keeps the name and length of the model that made it (`chunks.model`,
+//! `chunks.dimensions`). A store holds the vectors of one model only: indexing a batch of
+//! another model (or length) into a store that holds other jobs' vectors fails with
+//! [`IndexError::ModelMismatch`] and writes nothing (a job indexed again replaces its own
+//! vectors first, so a store holding only that job's vectors may change model). Vectors of two
+//! models are not comparable; index them into separate stores.
+//!
+//! Queries: [`Store::search_text`] (FTS5, ranked by bm25), [`Store::search_vector`] and
+//! [`Store::search_vector_of`] (cosine similarity, brute force), [`Store::vector_models`] (the
+//! model to embed queries with) and [`Store::chunk_count`].
 
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -41,6 +51,24 @@ pub enum IndexError {
     NotFinite {
         /// The chunk.
         chunk_id: String,
+    },
+    /// The store holds vectors of another model (or length); nothing was written.
+    #[error(
+        "{store} holds vectors of model `{stored_model}` ({stored_dimensions} dimensions), but this batch is \
+         `{model}` ({dimensions} dimensions): a store holds one model's vectors. Index into another store \
+         (`--store`), or set the embed stage's `model` to the store's"
+    )]
+    ModelMismatch {
+        /// The store's location.
+        store: String,
+        /// The model of the vectors already stored.
+        stored_model: String,
+        /// Their length.
+        stored_dimensions: usize,
+        /// The batch's model.
+        model: String,
+        /// The batch's length.
+        dimensions: usize,
     },
     /// The runtime abandoned the attempt; nothing was written.
     #[error("cancelled before the index was written; nothing was written")]
@@ -133,8 +161,27 @@ impl Store {
                 return Err(IndexError::NotFinite { chunk_id: chunk.id.clone() });
             }
         }
+        let location = self.location().to_owned();
         self.write(|tx| {
             tx.execute("DELETE FROM chunks WHERE job_id = ?1", [job_id])?;
+            if !batch.chunks.is_empty() {
+                let other: Option<(String, i64)> = tx
+                    .query_row(
+                        "SELECT model, dimensions FROM chunks WHERE model != ?1 OR dimensions != ?2 LIMIT 1",
+                        params![batch.model, to_i64(batch.dimensions)],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((stored_model, stored_dimensions)) = other {
+                    return Err(IndexError::ModelMismatch {
+                        store: location,
+                        stored_model,
+                        stored_dimensions: usize::try_from(stored_dimensions).unwrap_or(0),
+                        model: batch.model.clone(),
+                        dimensions: batch.dimensions,
+                    });
+                }
+            }
             {
                 let mut insert = tx.prepare(
                     "INSERT INTO chunks (job_id, chunk_id, doc_id, position, section, text, model, dimensions, vector)
@@ -197,16 +244,52 @@ impl Store {
 
     /// Nearest chunks to `vector` by cosine similarity, best first (ties by chunk id, then job
     /// id); a brute-force scan of the stored vectors of the same length (others are skipped).
+    /// [`Store::search_vector_of`] also checks the model.
     pub fn search_vector(&self, vector: &[f32], limit: usize) -> Result<Vec<Hit>, StoreError> {
+        self.search_vectors(None, vector, limit)
+    }
+
+    /// As [`Store::search_vector`], over the vectors of model `model` only (a query vector
+    /// must come from the same model as the vectors it is compared with).
+    pub fn search_vector_of(
+        &self,
+        model: &str,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError> {
+        self.search_vectors(Some(model), vector, limit)
+    }
+
+    /// The models of the stored vectors with their lengths, sorted (one at most, unless the
+    /// store was written before models were checked); empty when nothing is indexed.
+    pub fn vector_models(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        self.read(|tx| {
+            let mut stmt =
+                tx.prepare("SELECT DISTINCT model, dimensions FROM chunks ORDER BY model, dimensions")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, usize::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn search_vectors(
+        &self,
+        model: Option<&str>,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         self.read(|tx| {
             let mut scored: Vec<(f64, String, String, i64)> = Vec::new();
             {
-                let mut stmt =
-                    tx.prepare("SELECT id, chunk_id, job_id, vector FROM chunks WHERE dimensions = ?1")?;
-                let mut rows = stmt.query([to_i64(vector.len())])?;
+                let mut stmt = tx.prepare(
+                    "SELECT id, chunk_id, job_id, vector FROM chunks
+                     WHERE dimensions = ?1 AND (?2 IS NULL OR model = ?2)",
+                )?;
+                let mut rows = stmt.query(params![to_i64(vector.len()), model])?;
                 while let Some(row) = rows.next()? {
                     let stored = decode_vector(&row.get::<_, Vec<u8>>(3)?);
                     scored.push((
@@ -398,6 +481,43 @@ mod tests {
         let ctx = StageContext::new(Arc::new(job), "index", "index");
         let receipt = index(&ctx, &batch("x", &[]), &store).unwrap();
         assert_eq!((receipt.chunks_indexed, receipt.doc_id.as_str()), (0, "D2"));
+    }
+
+    #[test]
+    fn a_store_holds_one_models_vectors() {
+        let store = Store::in_memory().unwrap();
+        assert!(store.vector_models().unwrap().is_empty());
+        store.index_batch("j1", &batch("a", &["alpha"])).unwrap();
+        let mut other = batch("b", &["beta", "gamma"]);
+        other.model = "other".to_owned();
+        let err = store.index_batch("j2", &other).unwrap_err();
+        assert!(
+            matches!(&err, IndexError::ModelMismatch { stored_model, stored_dimensions: 3, model, dimensions: 3, .. }
+                if stored_model == "test" && model == "other"),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(":memory:") && msg.contains("`test`") && msg.contains("`other`"), "{msg}");
+        // Same name, other length: refused too.
+        let mut longer = batch("b", &["beta"]);
+        longer.vectors[0].push(0.0);
+        longer.dimensions = 4;
+        assert!(matches!(
+            store.index_batch("j2", &longer),
+            Err(IndexError::ModelMismatch { dimensions: 4, .. })
+        ));
+        assert_eq!(store.chunk_count(None).unwrap(), 1, "nothing written");
+        // An empty batch of another model writes nothing and is no conflict.
+        let mut empty = batch("b", &[]);
+        empty.model = "other".to_owned();
+        assert_eq!(store.index_batch("j2", &empty).unwrap(), 0);
+        // The only job may change model: its own vectors are replaced.
+        other.chunks.truncate(1);
+        other.vectors.truncate(1);
+        assert_eq!(store.index_batch("j1", &other).unwrap(), 1);
+        assert_eq!(store.vector_models().unwrap(), [("other".to_owned(), 3)]);
+        assert_eq!(store.search_vector_of("other", &[0.0, 1.0, 0.0], 5).unwrap().len(), 1);
+        assert!(store.search_vector_of("test", &[0.0, 1.0, 0.0], 5).unwrap().is_empty());
     }
 
     #[test]

@@ -4,7 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use serde_json::json;
-use stages_builtin::embed::{Embedder, FeatureHashingEmbedder};
+use stages_builtin::embed::{embedder_for_model, recorded_model_name};
+use stages_builtin::index::Hit;
 use stages_builtin::store::Store;
 
 use crate::table::table;
@@ -32,14 +33,56 @@ fn clip(text: &str, n: usize) -> String {
     }
 }
 
+/// Nearest chunks to `text`, embedded with the store's model; `model` (a user's name for a
+/// model) must be that model.
+fn similar(
+    store: &Store,
+    text: &str,
+    limit: usize,
+    model: Option<&str>,
+    model_dir: Option<&Path>,
+) -> Result<Vec<Hit>, CliError> {
+    let models = store.vector_models()?;
+    let (stored, dimensions) = match models.as_slice() {
+        [] => return Ok(Vec::new()),
+        [one] => one.clone(),
+        many => {
+            let names: Vec<String> = many.iter().map(|(m, d)| format!("`{m}` ({d})")).collect();
+            return Err(format!(
+                "{} holds vectors of several models ({}), which cannot be compared: re-index into a new store",
+                store.location(),
+                names.join(", ")
+            )
+            .into());
+        }
+    };
+    if let Some(asked) = model {
+        let Some(name) = recorded_model_name(asked) else {
+            return Err(format!(
+                "--model {asked:?} is not a known model: use `minilm-l6-v2` or `feature-hashing-<n>` (or omit --model to use the store's)"
+            )
+            .into());
+        };
+        if name != stored {
+            return Err(format!(
+                "--model {asked}: {} holds vectors of model `{stored}` ({dimensions} dimensions); a query embedded \
+                 with `{name}` cannot be compared with them. Omit --model to use the store's model",
+                store.location()
+            )
+            .into());
+        }
+    }
+    let embedder = embedder_for_model(&stored, dimensions, model_dir)?;
+    let vector = embedder.embed(&[text])?.pop().unwrap_or_default();
+    Ok(store.search_vector_of(&stored, &vector, limit)?)
+}
+
 pub(crate) fn query(store: &Path, what: Query, json: bool) -> Result<ExitCode, CliError> {
     let store = open(store)?;
     let hits = match what {
         Query::Text { query, limit } => store.search_text(&query, limit)?,
-        Query::Similar { text, limit } => {
-            let embedder = FeatureHashingEmbedder::default();
-            let vector = embedder.embed(&[text.as_str()]).pop().unwrap_or_default();
-            store.search_vector(&vector, limit)?
+        Query::Similar { text, limit, model, model_dir } => {
+            similar(&store, &text, limit, model.as_deref(), model_dir.as_deref())?
         }
         Query::Neighbors { entity } => {
             let edges = store.neighbors(&entity)?;
@@ -85,4 +128,47 @@ pub(crate) fn query(store: &Path, what: Query, json: bool) -> Result<ExitCode, C
         outln!("{}", table(&["SCORE", "CHUNK", "JOB", "TEXT"], &rows))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use stages_builtin::embed::{embed_chunks, FeatureHashingEmbedder};
+    use stages_builtin::Chunk;
+
+    use super::*;
+
+    fn store_with(dims: usize, texts: &[&str]) -> Store {
+        let chunks: Vec<Chunk> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Chunk {
+                id: format!("d#{i}"),
+                doc_id: "d".into(),
+                index: i,
+                section: "S".into(),
+                text: (*t).into(),
+            })
+            .collect();
+        let batch = embed_chunks(&FeatureHashingEmbedder::new(dims), &chunks, 8).unwrap();
+        let store = Store::in_memory().unwrap();
+        store.index_batch("j", &batch).unwrap();
+        store
+    }
+
+    #[test]
+    fn similar_uses_the_stores_model_and_refuses_another() {
+        let store = store_with(64, &["aspirin inhibits platelets", "statins lower LDL cholesterol"]);
+        let hits = similar(&store, "cholesterol statins", 5, None, None).unwrap();
+        assert_eq!(hits.len(), 2);
+        assert_eq!(hits[0].chunk_id, "d#1", "embedded with feature-hashing-64, the store's model");
+        assert_eq!(similar(&store, "x", 5, Some("feature-hashing-64"), None).unwrap().len(), 2);
+        let err = similar(&store, "x", 5, Some("minilm-l6-v2"), None).unwrap_err().to_string();
+        assert!(err.contains("`feature-hashing-64`") && err.contains("`all-MiniLM-L6-v2`"), "{err}");
+        let err = similar(&store, "x", 5, Some("feature-hashing-256"), None).unwrap_err().to_string();
+        assert!(err.contains("cannot be compared"), "{err}");
+        let err = similar(&store, "x", 5, Some("gpt"), None).unwrap_err().to_string();
+        assert!(err.contains("not a known model"), "{err}");
+        let empty = Store::in_memory().unwrap();
+        assert!(similar(&empty, "x", 5, None, None).unwrap().is_empty());
+    }
 }
