@@ -62,7 +62,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use commands::run::{
-    expand_jobs, run_jobs, run_jobs_with, BatchCounts, BatchOptions, BatchOutcome, JobDone, JobResult,
+    expand_jobs, parse_jobs, run_jobs, run_jobs_with, BatchCounts, BatchOptions, BatchOutcome, JobDone,
+    JobResult,
 };
 pub use journal::Journal;
 
