@@ -1023,7 +1023,7 @@ fn check_diags(what: &str, diags: &[Diagnostic], path: &Path, lines: &[usize]) -
             continue;
         }
         let line = d.line as usize;
-        if line > lines.len() + 1 {
+        if line > lines.len() {
             return Err(bad("line beyond the end of the text", d));
         }
         let len = lines.get(line - 1).copied().unwrap_or(0);
