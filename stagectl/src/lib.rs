@@ -97,7 +97,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 pub use commands::run::{
-    expand_jobs, run_jobs, run_jobs_with, BatchCounts, BatchOptions, BatchOutcome, JobDone, JobResult,
+    expand_jobs, parse_jobs, run_jobs, run_jobs_with, BatchCounts, BatchOptions, BatchOutcome, JobDone,
+    JobResult,
 };
 pub use journal::Journal;
 

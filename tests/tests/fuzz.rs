@@ -142,3 +142,26 @@ fn regression_error_on_a_non_ascii_directive_line_is_within_the_line() {
     let e = PolicySet::load_str("fuzz.yaml", "%\u{fffd}\0").unwrap_err().to_string();
     assert_eq!(e, "fuzz.yaml:1:3: error: invalid YAML: found unprintable character");
 }
+
+// Found by the coverage-guided `policy_loader` target (`fuzz/`): at the end of a text that
+// does not end with a line break, saphyr-parser reports a syntax error on the line after the
+// last one (`7:1` in a six-line file), a line no editor shows; such errors (and nodes) are
+// now located at the end of the last line (`spec/yaml.rs`), and the harness no longer
+// accepts a line past the last one.
+
+#[test]
+fn regression_error_at_the_end_of_the_text_is_on_its_last_line() {
+    let text =
+        "policies:\n  default:\n    max_attempts: polic3\n    timeout_seconds: 30\n    backoies:\nff  ";
+    let e = PolicySet::load_str("fuzz.yaml", text).unwrap_err().to_string();
+    assert_eq!(e, "fuzz.yaml:6:5: error: invalid YAML: simple key expected");
+    let out = load_diagnostics(text);
+    assert_eq!(out, "fuzz.yaml:6:5: error: invalid YAML: simple key expected\n");
+    // A node at the end of such a text, too (found by the bounded run once the harness
+    // refused a line past the last one): `---` alone was an empty document on line 3.
+    let out = load_diagnostics("---");
+    assert!(out.starts_with("fuzz.yaml:1:4: error: a pipeline file must be a mapping"), "{out}");
+    // Within the text, the parser's location stands (a line break ends the last line).
+    let out = load_diagnostics("a:\n  b: 1\n c\n");
+    assert!(out.starts_with("fuzz.yaml:3:"), "{out}");
+}

@@ -281,12 +281,13 @@ pub fn parse_str(path: &Arc<Path>, text: &str) -> Result<Loaded<Node>, LoadError
         sink: Sink::new(path),
         nodes: 0,
         bytes: 0,
+        end: end_of_text(text),
     };
     match b.document() {
         Ok(root) => b.sink.finish(root),
         Err(e) => {
             let mut sink = Sink::new(path);
-            sink.error(directive_column(e.loc, text), e.message);
+            sink.error(within(directive_column(e.loc, text), end_of_text(text)), e.message);
             Err(LoadError { errors: sink.diags, warnings: Vec::new() })
         }
     }
@@ -308,6 +309,28 @@ fn directive_column(loc: Loc, text: &str) -> Loc {
     }
     let column = line[..byte].chars().count() + 1;
     Loc { line: loc.line, column: u32::try_from(column).unwrap_or(u32::MAX) }
+}
+
+/// The end of `text`: its last line and the column after that line's last character. At the
+/// end of a text that does not end with a line break, saphyr-parser locates errors and nodes
+/// on the line after the last one, a line no editor shows; such locations are moved here.
+fn end_of_text(text: &str) -> Loc {
+    // `rest` ends as the last line; lines end at `\n`, `\r\n` or `\r` (see `nth_line`).
+    let (mut lines, mut rest) = (1u32, text);
+    while let Some(end) = rest.find(['\n', '\r']) {
+        rest = &rest[end + if rest[end..].starts_with("\r\n") { 2 } else { 1 }..];
+        lines = lines.saturating_add(1);
+    }
+    Loc { line: lines, column: u32::try_from(rest.chars().count() + 1).unwrap_or(u32::MAX) }
+}
+
+/// `loc`, or `end` (see [`end_of_text`]) when `loc` is past its line.
+fn within(loc: Loc, end: Loc) -> Loc {
+    if loc.line > end.line {
+        end
+    } else {
+        loc
+    }
 }
 
 /// Line `n` (1-based) of `text`, without its end; lines end at `\n`, `\r\n` or `\r`, as in
@@ -344,6 +367,8 @@ struct Builder<'a> {
     sink: Sink,
     nodes: usize,
     bytes: usize,
+    /// The end of the text: no location is past it (see [`end_of_text`]).
+    end: Loc,
 }
 
 /// What a subtree costs: its nodes and its weight in bytes.
@@ -394,7 +419,7 @@ impl<'a> Builder<'a> {
         let mut root = None;
         loop {
             let (ev, span) = self.next()?;
-            let loc = Loc::from_marker(&span.start);
+            let loc = within(Loc::from_marker(&span.start), self.end);
             match ev {
                 Event::StreamStart | Event::Nothing => {}
                 Event::StreamEnd => break,
@@ -404,13 +429,13 @@ impl<'a> Builder<'a> {
                     }
                     let (ev, span) = self.next()?;
                     let node = if matches!(ev, Event::DocumentEnd) {
-                        Node::null(Loc::from_marker(&span.start))
+                        Node::null(within(Loc::from_marker(&span.start), self.end))
                     } else {
                         let node = self.node(ev, span, 0)?;
                         let (end, span) = self.next()?;
                         if !matches!(end, Event::DocumentEnd) {
                             return err(
-                                Loc::from_marker(&span.start),
+                                within(Loc::from_marker(&span.start), self.end),
                                 "invalid YAML: expected the end of the document",
                             );
                         }
@@ -425,7 +450,7 @@ impl<'a> Builder<'a> {
     }
 
     fn node(&mut self, ev: Event<'a>, span: Span, depth: usize) -> Result<Node, YamlError> {
-        let loc = Loc::from_marker(&span.start);
+        let loc = within(Loc::from_marker(&span.start), self.end);
         if depth > MAX_DEPTH {
             return err(loc, format!("nesting deeper than {MAX_DEPTH} levels"));
         }

@@ -77,28 +77,44 @@ impl BatchOutcome {
 /// Reads the jobs: inline JSON (`{...}`), a `.jsonl` file (one job a line) or a `.json` file
 /// (one job, or an array of jobs).
 pub(crate) fn read_jobs(arg: &str) -> Result<Vec<Job>, CliError> {
+    if arg.trim_start().starts_with('{') {
+        return parse_jobs(arg, "inline job", false);
+    }
+    let text = std::fs::read_to_string(arg).map_err(|e| format!("{arg}: {e}"))?;
+    parse_jobs(&text, arg, arg.ends_with(".jsonl"))
+}
+
+/// Parses jobs the way `stagectl run` reads its jobs argument: with `is_jsonl`, one job per
+/// non-blank line (errors name `origin:line`); otherwise a JSON array of jobs when the text
+/// starts with `[`, else one job (errors name `origin`). Job ids are not checked here (see
+/// [`stage_core::Job::check_id`], applied by [`expand_jobs`]).
+///
+/// ```
+/// let jobs = stagectl::parse_jobs("{\"job_id\": \"a\", \"source\": \"pmc\"}\n\n", "jobs.jsonl", true)?;
+/// assert_eq!(jobs[0].job_id, "a");
+/// let e = stagectl::parse_jobs("{}\n{", "jobs.jsonl", true).unwrap_err().to_string();
+/// assert!(e.starts_with("jobs.jsonl:1: not a job"), "{e}");
+/// # Ok::<(), stagectl::CliError>(())
+/// ```
+pub fn parse_jobs(text: &str, origin: &str, is_jsonl: bool) -> Result<Vec<Job>, CliError> {
     let parse = |text: &str, origin: &str| -> Result<Job, CliError> {
         serde_json::from_str::<Job>(text).map_err(|e| format!("{origin}: not a job: {e}").into())
     };
-    if arg.trim_start().starts_with('{') {
-        return Ok(vec![parse(arg, "inline job")?]);
-    }
-    let text = std::fs::read_to_string(arg).map_err(|e| format!("{arg}: {e}"))?;
-    if arg.ends_with(".jsonl") {
+    if is_jsonl {
         let mut jobs = Vec::new();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            jobs.push(parse(line, &format!("{arg}:{}", i + 1))?);
+            jobs.push(parse(line, &format!("{origin}:{}", i + 1))?);
         }
         return Ok(jobs);
     }
     if text.trim_start().starts_with('[') {
-        return serde_json::from_str::<Vec<Job>>(&text)
-            .map_err(|e| format!("{arg}: not a list of jobs: {e}").into());
+        return serde_json::from_str::<Vec<Job>>(text)
+            .map_err(|e| format!("{origin}: not a list of jobs: {e}").into());
     }
-    Ok(vec![parse(&text, arg)?])
+    Ok(vec![parse(text, origin)?])
 }
 
 /// A batch's submitted jobs, handed out one at a time: a `.jsonl` file is read as the batch

@@ -98,8 +98,10 @@ pub(crate) fn articles(req: &AdapterRequest, xml: &str, file: &str) -> Vec<Recor
 }
 
 fn articles_with_stem(req: &AdapterRequest, xml: &str, file: &str, stem: &str) -> Vec<RecordOrSkip> {
+    // A reason may quote the document (the parser's `expected </a>, but </b ...> was found`):
+    // it is logged and reported on one line, so control characters are escaped.
     let skip = |record: String, reason: String| {
-        RecordOrSkip::Skip(Malformed { file: file.to_owned(), record, reason })
+        RecordOrSkip::Skip(Malformed { file: file.to_owned(), record, reason: one_line(&reason) })
     };
     let root = match parse_xml(xml) {
         Ok(root) => root,
@@ -120,6 +122,22 @@ fn articles_with_stem(req: &AdapterRequest, xml: &str, file: &str, stem: &str) -
             Err(reason) => skip(format!("article {}", i + 1), reason),
         })
         .collect()
+}
+
+/// `s` with its control characters (line breaks included) escaped as Rust writes them
+/// (`\n`, `\u{1b}`).
+fn one_line(s: &str) -> String {
+    if !s.contains(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars().fold(String::with_capacity(s.len() + 8), |mut out, c| {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+        out
+    })
 }
 
 fn article(req: &AdapterRequest, a: &Node, file: &str, stem: Option<&str>) -> Result<Record, String> {
@@ -1030,6 +1048,20 @@ mod tests {
     <sec><title>Results</title><p><![CDATA[R1 < R2.]]></p></sec>
   </body>
 </article>"#;
+
+    /// Found by the `jats_adapter` fuzz target: the parser's error quoted the document,
+    /// line break included, so the skipped record's reason (logged on one line) spanned lines.
+    #[test]
+    fn regression_invalid_xml_reason_is_one_line() {
+        let req = AdapterRequest::new("pmc", data_dir());
+        let xml = "<article><front><title>T</titl<?xml version=\"1.0\"?:\nMC1</article-id></article>";
+        let out = articles(&req, xml, "pmc/x.xml");
+        let [RecordOrSkip::Skip(m)] = &out[..] else { panic!("{out:?}") };
+        assert!(m.reason.starts_with("invalid XML: "), "{m:?}");
+        assert!(!m.reason.contains(char::is_control), "{m:?}");
+        assert!(m.reason.contains("\\nMC1"), "the line break is shown escaped: {m:?}");
+        assert_eq!((m.file.as_str(), m.record.as_str()), ("pmc/x.xml", "whole file"));
+    }
 
     #[test]
     fn parses_a_jats_article() {
