@@ -379,8 +379,8 @@ fn a_failing_job_fails_the_batch_but_not_the_other_jobs() {
 
 /// `stagectl` with extra environment variables.
 fn stagectl_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd =
-        std::process::Command::new(env!("CARGO_BIN_EXE_stagectl")).env("STAGES_EMBEDDER", "feature-hashing");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stagectl"));
+    cmd.env("STAGES_EMBEDDER", "feature-hashing");
     cmd.args(args).current_dir(root()).env_remove("RUST_LOG").env_remove("STAGECTL_LOG");
     for (k, v) in env {
         cmd.env(k, v);
