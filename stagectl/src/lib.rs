@@ -225,6 +225,17 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// An HTTP/2 load balancer in front of several `serve --restate` workers, until SIGTERM or
+    /// SIGINT: register it as the deployment (`submit --register`) and the server's invocations
+    /// go to the workers in turn. Prints `balancing on http://<addr>`.
+    Balance {
+        /// The address to listen on (port 0: a free one).
+        #[arg(long, default_value = "127.0.0.1:9080")]
+        listen: std::net::SocketAddr,
+        /// The workers' addresses (`HOST:PORT`, as given to their `--listen`).
+        #[arg(required = true)]
+        workers: Vec<std::net::SocketAddr>,
+    },
     /// Submit jobs to a Restate server: one workflow per job, keyed by job id. A job already
     /// submitted is reported, not run again, unless `--rerun`.
     Submit {
@@ -341,6 +352,21 @@ pub enum Query {
         model: Option<String>,
         /// Where all-MiniLM-L6-v2's files are (default: the cache directory that
         /// `scripts/fetch-model` fills).
+        #[arg(long)]
+        model_dir: Option<std::path::PathBuf>,
+    },
+    /// Both searches fused: the chunks that `text` and `similar` rank high, by reciprocal-rank
+    /// fusion of their first 100 hits each (the query's words and its meaning both count).
+    Hybrid {
+        /// The text.
+        text: String,
+        /// How many hits (1–10000).
+        #[arg(long, default_value_t = 5, value_parser = limit, allow_hyphen_values = true)]
+        limit: usize,
+        /// The model to embed the query with, as for `similar`. Default: the store's.
+        #[arg(long)]
+        model: Option<String>,
+        /// Where all-MiniLM-L6-v2's files are, as for `similar`.
         #[arg(long)]
         model_dir: Option<std::path::PathBuf>,
     },

@@ -20,6 +20,7 @@ pub mod chunk;
 pub mod download;
 pub mod embed;
 pub mod extract;
+pub mod fusion;
 pub mod gate;
 pub mod graph;
 pub mod index;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 use stages_builtin::embed::{embedder_for_model, recorded_model_name};
+use stages_builtin::fusion::{reciprocal_rank_fusion, RRF_K};
 use stages_builtin::index::Hit;
 use stages_builtin::store::Store;
 
@@ -77,12 +78,33 @@ fn similar(
     Ok(store.search_vector_of(&stored, &vector, limit)?)
 }
 
+/// How many hits of each search `hybrid` fuses.
+pub(crate) const HYBRID_DEPTH: usize = 100;
+
+/// `text` and `similar` fused by reciprocal rank: each search's first [`HYBRID_DEPTH`] (or
+/// `limit`, if more) hits. A store without vectors answers with the text search alone.
+fn hybrid(
+    store: &Store,
+    text: &str,
+    limit: usize,
+    model: Option<&str>,
+    model_dir: Option<&Path>,
+) -> Result<Vec<Hit>, CliError> {
+    let depth = limit.max(HYBRID_DEPTH);
+    let words = store.search_text(text, depth)?;
+    let meaning = similar(store, text, depth, model, model_dir)?;
+    Ok(reciprocal_rank_fusion(&[words, meaning], RRF_K, limit))
+}
+
 pub(crate) fn query(store: &Path, what: Query, json: bool) -> Result<ExitCode, CliError> {
     let store = open(store)?;
     let hits = match what {
         Query::Text { query, limit } => store.search_text(&query, limit)?,
         Query::Similar { text, limit, model, model_dir } => {
             similar(&store, &text, limit, model.as_deref(), model_dir.as_deref())?
+        }
+        Query::Hybrid { text, limit, model, model_dir } => {
+            hybrid(&store, &text, limit, model.as_deref(), model_dir.as_deref())?
         }
         Query::Neighbors { entity } => {
             let edges = store.neighbors(&entity)?;
@@ -170,5 +192,27 @@ mod tests {
         assert!(err.contains("not a known model"), "{err}");
         let empty = Store::in_memory().unwrap();
         assert!(similar(&empty, "x", 5, None, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn hybrid_ranks_first_what_both_searches_find() {
+        // "statins" matches chunk 1 by its words and by its vector; chunk 0 shares one word
+        // ("lower") with the query and little else.
+        let store = store_with(
+            64,
+            &["aspirin may lower fever", "statins lower LDL cholesterol", "a chunk about nothing relevant"],
+        );
+        let hits = hybrid(&store, "statins lower cholesterol", 3, None, None).unwrap();
+        assert_eq!(hits[0].chunk_id, "d#1");
+        assert!(hits.len() <= 3);
+        let text = store.search_text("statins lower cholesterol", 100).unwrap();
+        let similar_hits = similar(&store, "statins lower cholesterol", 100, None, None).unwrap();
+        assert_eq!(hits, reciprocal_rank_fusion(&[text, similar_hits], RRF_K, 3));
+        // The model check is `similar`'s: a wrong model is refused here too.
+        let err = hybrid(&store, "x", 5, Some("minilm-l6-v2"), None).unwrap_err().to_string();
+        assert!(err.contains("cannot be compared"), "{err}");
+        // Without vectors, the text search alone.
+        let plain = Store::in_memory().unwrap();
+        assert!(hybrid(&plain, "statins", 5, None, None).unwrap().is_empty());
     }
 }
