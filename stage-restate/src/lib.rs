@@ -89,6 +89,7 @@
 //! npm (`@restatedev/restate-server`, see `package.json`).
 #![warn(missing_docs)]
 
+pub mod balancer;
 pub mod client;
 pub mod codec;
 mod worker;
@@ -107,6 +108,24 @@ use stage_core::{Fingerprint, Job};
 pub use client::{Client, Submitted};
 pub use worker::{Worker, WorkerConfig};
 pub use workflow::StageRun;
+
+/// Completes on SIGTERM or SIGINT (SIGINT only where SIGTERM cannot be listened to), logging
+/// that `what` stops.
+pub(crate) async fn shutdown_signal(what: &'static str) {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!("SIGTERM will not stop the {what}: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("{what} stopping");
+}
 
 /// The workflow service's name on the server.
 pub const SERVICE: &str = "StageRun";
@@ -159,22 +178,7 @@ pub fn serve_blocking(
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         ready(listener.local_addr()?);
-        let shutdown = async {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("SIGTERM will not stop the worker: {e}");
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            tracing::info!("worker stopping");
-        };
-        serve(Arc::new(Worker::new(config)), listener, shutdown).await;
+        serve(Arc::new(Worker::new(config)), listener, shutdown_signal("worker")).await;
         Ok(())
     })
 }

@@ -11,8 +11,6 @@ mod common;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{data_dir, job, pdf_server, record, root, stagectl, text};
@@ -388,44 +386,38 @@ fn restate_parked_run_survives_server_and_worker_sigkill_and_completes_on_signal
     assert!(runs.get("wait").is_some_and(|&n| n >= 2), "the gate re-checked: {runs:?}");
 }
 
-/// An HTTP/2 load balancer on loopback, as one would run in front of N workers (Restate
-/// registers one URI per deployment): each request — one invocation attempt — goes to the
-/// next worker in turn.
+/// `stagectl balance` on loopback in front of N workers (Restate registers one URI per
+/// deployment): each request — one invocation attempt — goes to the next worker in turn.
 struct Balancer {
     port: u16,
-    _rt: tokio::runtime::Runtime,
+    child: Child,
 }
 
 fn balancer(backends: Vec<u16>) -> Balancer {
-    use hyper::body::Incoming;
-    use hyper_util::client::legacy::{connect::HttpConnector, Client as HttpClient};
-    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stagectl"))
+        .args(["balance", "--listen", "127.0.0.1:0"])
+        .args(backends.iter().map(|p| format!("127.0.0.1:{p}")))
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("balancing on http://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("balancer said: {line:?}"));
+    Balancer { port, child }
+}
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let client: HttpClient<HttpConnector, Incoming> =
-        HttpClient::builder(TokioExecutor::new()).http2_only(true).build_http();
-    let next = Arc::new(AtomicUsize::new(0));
-    rt.spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
-            let (client, next, backends) = (client.clone(), next.clone(), backends.clone());
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                    let i = next.fetch_add(1, Ordering::SeqCst) % backends.len();
-                    let pq = req.uri().path_and_query().map_or("/".to_owned(), |p| p.as_str().to_owned());
-                    *req.uri_mut() = format!("http://127.0.0.1:{}{pq}", backends[i]).parse().unwrap();
-                    let client = client.clone();
-                    async move { client.request(req).await }
-                });
-                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    Balancer { port, _rt: rt }
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[test]

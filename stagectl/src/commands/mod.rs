@@ -55,6 +55,7 @@ pub(crate) fn dispatch(cli: Cli, registry: &'static StageRegistry) -> Result<Exi
             restate::ledger(&url, what, json)
         }
         Command::Ledger { store, restate: None, what } => ledger::ledger(&store, what, json),
+        Command::Balance { listen, workers } => restate::balance(listen, workers),
         Command::Serve { restate: _, listen, run } => {
             restate::serve(registry, listen, &run::BatchOptions::from_args(&run, json))
         }

@@ -41,6 +41,16 @@ pub(crate) fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `stagectl balance`: an HTTP/2 load balancer in front of `workers`, until SIGTERM or SIGINT.
+/// Prints `balancing on http://<addr>` once it listens.
+pub(crate) fn balance(listen: SocketAddr, workers: Vec<SocketAddr>) -> Result<ExitCode, CliError> {
+    stage_restate::balancer::balance_blocking(listen, workers, |addr| {
+        // Tests and scripts read this line to find the port.
+        let _ = outln!("balancing on http://{addr}");
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// What `submit` is told.
 pub(crate) struct SubmitArgs<'a> {
     pub(crate) pipeline: &'a Path,
