@@ -16,15 +16,9 @@ use stage_core::policy::PolicySet;
 use stage_core::{spec, ConfigValue, Plan, PlanOptions, RunStatus, Runner, StageRegistry};
 use standins::{job, run_by_hand, Hand, HandPlan, Shared};
 
-/// The shared file when `../shared` is beside the repository, else the copy kept here.
+/// The original platform's `auto` file, from the repository's copy in `tests/compat`.
 fn pipeline_file() -> PathBuf {
-    let name = "auto-8c1d4b2a.yaml";
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/compat/pipelines").join(name);
-    if shared.is_file() {
-        shared
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/common").join(name)
-    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/compat/pipelines/auto-8c1d4b2a.yaml")
 }
 
 fn main() {

@@ -592,14 +592,9 @@ fn restate_batch_throughput_one_and_two_workers_against_embedded() {
     }
 }
 
-/// The shared compatibility pipelines (`../shared/compat/pipelines`), when present.
+/// The compatibility pipelines, copied into the repository (`tests/compat/pipelines`).
 fn compat_files() -> Vec<PathBuf> {
-    let dir = root().join("../shared/compat/pipelines");
-    if !dir.is_dir() {
-        assert!(std::env::var_os("CI").is_none(), "CI must provide ../shared/compat");
-        println!("SKIPPED: ../shared/compat is absent");
-        return Vec::new();
-    }
+    let dir = root().join("tests/compat/pipelines");
     let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     files
@@ -609,9 +604,7 @@ fn compat_files() -> Vec<PathBuf> {
 fn restate_runs_every_shared_compat_pipeline_like_embedded() {
     let Some(bin) = server_binary() else { return };
     let files = compat_files();
-    if files.is_empty() {
-        return;
-    }
+    assert_eq!(files.len(), 10, "tests/compat/pipelines holds the ten files");
     let pdfs = pdf_server();
     let dir = tempfile::tempdir().unwrap();
     let data = data_dir(dir.path(), &pdfs);

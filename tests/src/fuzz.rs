@@ -194,13 +194,11 @@ pub fn heavy_cases() -> Vec<String> {
 }
 
 /// The seeds: the ten real pipeline files and the resilience policy file in
-/// `../shared/compat` (when present; see [`crate::compat_dir`]), the repository's example
+/// `tests/compat` (see [`crate::compat_dir`]), the repository's example
 /// pipelines, the built-in policy file, and [`edge_cases`] (not [`heavy_cases`]).
 pub fn seed_corpus() -> Vec<String> {
     let mut files: Vec<PathBuf> = crate::compat_pipelines();
-    if let Some(dir) = crate::compat_dir() {
-        files.push(dir.join("resilience.yaml"));
-    }
+    files.push(crate::compat_dir().join("resilience.yaml"));
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     if let Ok(entries) = std::fs::read_dir(root.join("examples/pipelines")) {
         let mut examples: Vec<PathBuf> = entries

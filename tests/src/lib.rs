@@ -7,23 +7,15 @@ use std::path::PathBuf;
 
 pub mod fuzz;
 
-/// `../shared/compat` beside the repository, where the original platform's files are.
-///
-/// A fresh clone elsewhere has no `../shared`: then this returns `None` and the tests that
-/// need it say so and pass, except under CI (`CI` set), where its absence is a failure.
-pub fn compat_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/compat");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI must provide ../shared/compat beside the repository");
-    eprintln!("skipped: {} is absent (it is not part of the repository)", dir.display());
-    None
+/// `tests/compat`: the original platform's pipeline files, policy file and compatibility
+/// contract, copied into the repository (see `tests/compat/README.md`).
+pub fn compat_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("compat")
 }
 
-/// The pipeline files in `../shared/compat/pipelines`, sorted.
+/// The pipeline files in `tests/compat/pipelines`, sorted.
 pub fn compat_pipelines() -> Vec<PathBuf> {
-    let Some(dir) = compat_dir() else { return Vec::new() };
+    let dir = compat_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("pipelines"))
         .expect("pipelines folder")
         .map(|e| e.expect("entry").path())
@@ -37,3 +29,31 @@ pub fn compat_pipelines() -> Vec<PathBuf> {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The guide's chapters (`docs/src/*.md`, an mdBook): their Rust samples compiled and run as
+/// doctests, one item per chapter.
+#[cfg(doctest)]
+pub mod guide {
+    #[doc = include_str!("../../docs/src/introduction.md")]
+    pub struct Introduction;
+    #[doc = include_str!("../../docs/src/quick-start.md")]
+    pub struct QuickStart;
+    #[doc = include_str!("../../docs/src/writing-stages.md")]
+    pub struct WritingStages;
+    #[doc = include_str!("../../docs/src/testing-stages.md")]
+    pub struct TestingStages;
+    #[doc = include_str!("../../docs/src/linking-plugins.md")]
+    pub struct LinkingPlugins;
+    #[doc = include_str!("../../docs/src/pipeline-files.md")]
+    pub struct PipelineFiles;
+    #[doc = include_str!("../../docs/src/operating-stagectl.md")]
+    pub struct OperatingStagectl;
+    #[doc = include_str!("../../docs/src/migrating-from-python.md")]
+    pub struct MigratingFromPython;
+    #[doc = include_str!("../../docs/src/architecture.md")]
+    pub struct Architecture;
+    #[doc = include_str!("../../docs/src/running-at-scale.md")]
+    pub struct RunningAtScale;
+    #[doc = include_str!("../../docs/src/running-on-restate.md")]
+    pub struct RunningOnRestate;
+}

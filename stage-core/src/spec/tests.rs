@@ -4,24 +4,10 @@
 use super::*;
 use std::path::PathBuf;
 
-/// The compatibility folder (`pipelines/`, `resilience.yaml`), next to the crate.
+/// The compatibility folder (`pipelines/`, `resilience.yaml`), copied into the repository at
+/// `tests/compat`.
 pub(crate) fn compat_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/compat"))
-}
-
-/// Whether the compatibility folder is there; when it is not, prints a notice (and fails
-/// under `CI`).
-pub(crate) fn have_compat() -> bool {
-    if compat_dir().join("pipelines").is_dir() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the compatibility folder {} is missing (CI is set)",
-        compat_dir().display()
-    );
-    println!("notice: {} is absent; skipping the compatibility-file test", compat_dir().display());
-    false
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/compat"))
 }
 
 fn is_gate(t: &str) -> bool {
@@ -81,9 +67,6 @@ const HEAD: &str = "name: p\nversion: \"2025-01-01\"\n";
 
 #[test]
 fn the_real_files_load_and_check_cleanly() {
-    if !have_compat() {
-        return;
-    }
     let all = load_dir(compat_dir().join("pipelines"));
     assert_eq!(all.len(), 10);
     let mut names: Vec<String> = Vec::new();
@@ -132,9 +115,6 @@ fn the_real_files_load_and_check_cleanly() {
 
 #[test]
 fn the_real_gates_resolve_to_their_effective_definitions() {
-    if !have_compat() {
-        return;
-    }
     let dir = compat_dir().join("pipelines");
     let eff = |file: &str| {
         let spec = load_file(dir.join(file)).unwrap().value;
@@ -180,9 +160,6 @@ fn the_real_gates_resolve_to_their_effective_definitions() {
 
 #[test]
 fn real_file_with_a_key_typo() {
-    if !have_compat() {
-        return;
-    }
     assert_eq!(
         variant_errors(
             "auto-8c1d4b2a.yaml",
@@ -195,9 +172,6 @@ fn real_file_with_a_key_typo() {
 
 #[test]
 fn real_file_with_a_cycle() {
-    if !have_compat() {
-        return;
-    }
     assert_eq!(
         variant_errors(
             "auto-8c1d4b2a.yaml",
@@ -210,9 +184,6 @@ fn real_file_with_a_cycle() {
 
 #[test]
 fn real_file_with_an_unknown_dependency() {
-    if !have_compat() {
-        return;
-    }
     assert_eq!(
         variant_errors(
             "clinical-trials-87ce90f7.yaml",
@@ -225,9 +196,6 @@ fn real_file_with_an_unknown_dependency() {
 
 #[test]
 fn real_file_with_a_gate_resuming_outside_its_descendants() {
-    if !have_compat() {
-        return;
-    }
     let file = "pdf-two-phase-5f68a0ac.yaml";
     let text = variant(file, "    resume_stage: chunk\n", "    resume_stage: ingest\n");
     let spec = load_str(file, &text).unwrap().value;
@@ -240,9 +208,6 @@ fn real_file_with_a_gate_resuming_outside_its_descendants() {
 
 #[test]
 fn real_file_with_a_repeated_key_warns_and_keeps_the_last_value() {
-    if !have_compat() {
-        return;
-    }
     let file = "pmc-fulltext-fc706b6f.yaml";
     let text = variant(
         file,
@@ -259,9 +224,6 @@ fn real_file_with_a_repeated_key_warns_and_keeps_the_last_value() {
 
 #[test]
 fn real_file_with_a_bad_version() {
-    if !have_compat() {
-        return;
-    }
     assert_eq!(
         variant_errors(
             "pdf-two-phase-58ddd922.yaml",
@@ -274,9 +236,6 @@ fn real_file_with_a_bad_version() {
 
 #[test]
 fn real_file_with_an_unknown_operator() {
-    if !have_compat() {
-        return;
-    }
     assert_eq!(
         variant_errors(
             "pdf-two-phase-4b060878.yaml",
