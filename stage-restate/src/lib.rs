@@ -40,8 +40,9 @@
 //! # N workers, each serving the same stages, sharing one store
 //! stagectl serve --restate --listen 127.0.0.1:9081 --store S
 //! stagectl serve --restate --listen 127.0.0.1:9082 --store S
-//! # an HTTP/2 load balancer in front of them (envoy, nginx `grpc_pass`, a cloud L7 balancer…)
-//! # listening on :9080; then submit (registering the balancer once), ask, signal
+//! # an HTTP/2 load balancer in front of them, listening on :9080 (`stagectl balance`, or
+//! # envoy, nginx `grpc_pass`, a cloud L7 balancer…); then submit (registering it once), ask, signal
+//! stagectl balance --listen 127.0.0.1:9080 127.0.0.1:9081 127.0.0.1:9082
 //! stagectl submit examples/pipelines/literature.yaml examples/jobs/corpus.jsonl \
 //!     --restate http://127.0.0.1:8080 --admin http://127.0.0.1:9070 \
 //!     --register http://127.0.0.1:9080 --store S --wait
@@ -55,7 +56,8 @@
 //! over the workers (Restate's own advice; registering several workers as several deployments
 //! does not spread the load: new invocations go to the newest deployment). Any worker can
 //! continue any run: a replay rebuilds the run's state from its journal, wherever it lands.
-//! The tests run two workers behind a small round-robin HTTP/2 balancer of their own.
+//! [`balancer`] is a small round-robin one (`stagectl balance`); the tests run two workers
+//! behind it.
 //!
 //! **Shared** by the workers: the server (journals, timers, promises, the ledger and status of
 //! every run), the pipeline file (the same path on every worker, same content: the fingerprint
