@@ -556,10 +556,13 @@ fn restate_batch_throughput_one_and_two_workers_against_embedded() {
         "--concurrency",
         "2",
     ]);
-    let secs = started.elapsed().as_secs_f64();
+    let embedded_secs = started.elapsed().as_secs_f64();
     assert!(out.status.success(), "{}", text(&out));
     let runs = json_lines(&out.stdout).len();
-    println!("{runs} runs: embedded (--concurrency 2): {secs:.2} s, {:.1} runs/s", runs as f64 / secs);
+    println!(
+        "{runs} runs: embedded (--concurrency 2): {embedded_secs:.2} s, {:.1} runs/s",
+        runs as f64 / embedded_secs
+    );
     for workers in [1usize, 2] {
         let sub = dir.path().join(format!("w{workers}"));
         std::fs::create_dir_all(&sub).unwrap();
@@ -588,8 +591,33 @@ fn restate_batch_throughput_one_and_two_workers_against_embedded() {
         let secs = started.elapsed().as_secs_f64();
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(json_lines(&out.stdout).len(), runs);
-        println!("{runs} runs: Restate, {workers} worker(s): {secs:.2} s, {:.1} runs/s", runs as f64 / secs);
+        // Where the time goes: CPU seconds of each process of the run.
+        let server_cpu = server.child.as_ref().map_or(0.0, |c| cpu_secs(c.id()));
+        let worker_cpu: f64 = ws.iter().filter_map(|w| w.child.as_ref()).map(|c| cpu_secs(c.id())).sum();
+        let lb_cpu = cpu_secs(lb.child.id());
+        let steps = runs * STAGES_PER_RUN;
+        println!(
+            "{runs} runs: Restate, {workers} worker(s): {secs:.2} s, {:.1} runs/s, {:.2} ms more per stage than embedded; \
+             CPU: server {server_cpu:.1} s, worker(s) {worker_cpu:.1} s, balancer {lb_cpu:.1} s ({:.2} / {:.2} ms per stage)",
+            runs as f64 / secs,
+            (secs - embedded_secs) * 1000.0 / steps as f64,
+            server_cpu * 1000.0 / steps as f64,
+            worker_cpu * 1000.0 / steps as f64,
+        );
     }
+}
+
+/// Stages of the README pipeline (each one journaled step on Restate).
+const STAGES_PER_RUN: usize = 9;
+
+/// CPU seconds (user + system) process `pid` has used so far, from `/proc` (100 ticks a second).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<f64> = rest.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect();
+    // utime and stime are fields 14 and 15: indices 11 and 12 from the state.
+    (fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0)) / 100.0
 }
 
 /// The compatibility pipelines, copied into the repository (`tests/compat/pipelines`).
