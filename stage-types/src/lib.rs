@@ -1,8 +1,30 @@
-//! The data the built-in stages pass to each other through the run state. Every type is a
-//! plain serde type: it is stored in run reports and read back when a parked run resumes.
+//! # stage-types
+//!
+//! The state types stages share through the run state: [`Record`], [`Document`] (with its
+//! [`Section`]s), [`Chunk`], [`EmbeddingBatch`], [`IndexReceipt`], [`Entity`], [`Claim`],
+//! [`GraphReceipt`], [`DownloadedFile`]. Every type is a plain serde type: it is stored in run
+//! reports and read back when a stored run resumes.
+//!
+//! A crate of its own so that a plugin reading or writing these types (the example
+//! `deid-plugin` reads and writes `chunks`) builds without the built-in stages' dependencies
+//! (SQLite, TLS, XML, the embedding model): it depends on `stage-core`, `serde` and
+//! `serde_json` only. `stages-builtin` re-exports every type, so `stages_builtin::Chunk` and
+//! `stages_builtin::types::Chunk` are this crate's `Chunk`, and a stage written against either
+//! path binds to the other's outputs.
 //!
 //! [`Document`] is also the framework's document format on disk: the external converter of a
 //! two-phase pipeline writes a `Document` as JSON and names it in the ledger (`pdf_ir_path`).
+//!
+//! ```
+//! use stage_types::{Chunk, Document, Section};
+//!
+//! let doc: Document = serde_json::from_str(
+//!     r#"{"id": "PMC1", "title": "T", "sections": [{"title": "", "paragraphs": ["p"]}]}"#,
+//! ).unwrap();
+//! assert_eq!(doc.sections, [Section { title: String::new(), paragraphs: vec!["p".into()] }]);
+//! let chunk = Chunk { id: "PMC1#0".into(), doc_id: doc.id, index: 0, section: String::new(), text: "T".into() };
+//! assert_eq!(chunk.doc_id, "PMC1");
+//! ```
 
 use serde::{Deserialize, Serialize};
 use stage_core::OutputCount;
