@@ -97,10 +97,16 @@ fn variant_name(v: &VariantFormat) -> String {
     match v {
         VariantFormat::Unit => "unit".to_owned(),
         VariantFormat::NewType(f) => format!("({})", format_name(f)),
-        VariantFormat::Tuple(fs) => format!("({})", fs.iter().map(format_name).collect::<Vec<_>>().join(", ")),
+        VariantFormat::Tuple(fs) => {
+            format!("({})", fs.iter().map(format_name).collect::<Vec<_>>().join(", "))
+        }
         VariantFormat::Struct(fields) => format!(
             "{{{}}}",
-            fields.iter().map(|f| format!("{}: {}", f.name, format_name(&f.value))).collect::<Vec<_>>().join(", ")
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name, format_name(&f.value)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         VariantFormat::Variable(_) => "?".to_owned(),
     }

@@ -62,13 +62,14 @@ use serde::Serialize;
 use crate::glue::InvokeResult;
 use crate::policy::PolicySet;
 use crate::run::{
-    CollectingSink, Event, FailureKind, RestoredStage, RunReport, RunState, StageReport, StageStatus, StateError,
+    CollectingSink, Event, FailureKind, RestoredStage, RunReport, RunState, StageReport, StageStatus,
+    StateError,
 };
 use crate::spec::Diagnostic;
 use crate::{
     Clock, FakeClock, HostSettings, InMemoryLedger, Job, Ledger, Location, OutputType, Plan, PlanOptions,
-    Runner, SharedValue, StageArgs, StageError, StageMetadata, StageRegistry, StateKey,
-    UnknownStageType, RESERVED_KEYS,
+    Runner, SharedValue, StageArgs, StageError, StageMetadata, StageRegistry, StateKey, UnknownStageType,
+    RESERVED_KEYS,
 };
 
 /// The id of the job a harness runs, unless [`StageHarness::job`] gives another.
@@ -301,11 +302,10 @@ impl StageHarness {
         let state = RunState::restore(job, &plan, restored).map_err(HarnessError::Restore)?;
         tracing::debug!(stage_type, "harness: running the stage");
         let outcome = runner.run_from(&plan, state);
-        let line = outcome
-            .report
-            .stage(stage_type)
-            .cloned()
-            .ok_or_else(|| HarnessError::Registry(format!("the run reported no line for `{stage_type}`")))?;
+        let line =
+            outcome.report.stage(stage_type).cloned().ok_or_else(|| {
+                HarnessError::Registry(format!("the run reported no line for `{stage_type}`"))
+            })?;
         let status = match line.status {
             StageStatus::Completed => HarnessStatus::Completed,
             StageStatus::Failed => HarnessStatus::Failed {
@@ -313,7 +313,9 @@ impl StageHarness {
                 kind: line.failure.as_ref().map_or(FailureKind::Permanent, |f| f.kind),
             },
             StageStatus::Parked => HarnessStatus::Parked { reason: line.message.clone().unwrap_or_default() },
-            StageStatus::Skipped => HarnessStatus::Skipped { reason: line.message.clone().unwrap_or_default() },
+            StageStatus::Skipped => {
+                HarnessStatus::Skipped { reason: line.message.clone().unwrap_or_default() }
+            }
         };
         Ok(HarnessOutput {
             meta,
@@ -355,7 +357,8 @@ fn pipeline_text(
     }
     // Stage-type dependencies are met by the given inputs; `@resource` ones stay.
     if meta.dependencies().iter().any(|d| !d.starts_with('@')) {
-        let kept: Vec<String> = meta.dependencies().iter().filter(|d| d.starts_with('@')).map(|d| q(d)).collect();
+        let kept: Vec<String> =
+            meta.dependencies().iter().filter(|d| d.starts_with('@')).map(|d| q(d)).collect();
         out.push_str(&format!("    metadata_overrides:\n      dependencies: [{}]\n", kept.join(", ")));
     }
     match config {
@@ -374,9 +377,7 @@ fn pipeline_text(
 }
 
 fn stand_in_invoke(_: &StageArgs<'_>) -> InvokeResult {
-    Err(StageError::Permanent(
-        "a harness stand-in is restored as completed and never runs".to_owned().into(),
-    ))
+    Err(StageError::Permanent("a harness stand-in is restored as completed and never runs".to_owned().into()))
 }
 
 /// The stand-in upstream stage writing `key` as `ty`: one registration per key and type, made
@@ -385,7 +386,7 @@ fn stand_in(key: &'static str, ty: OutputType) -> &'static StageMetadata {
     type Cache = Mutex<HashMap<(&'static str, TypeId), &'static StageMetadata>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let mut cache = CACHE.get_or_init(Cache::default).lock().unwrap_or_else(|p| p.into_inner());
-    *cache.entry((key, ty.ty().id())).or_insert_with(|| {
+    cache.entry((key, ty.ty().id())).or_insert_with(|| {
         let stage_type: &'static str = Box::leak(format!("{GIVEN_PREFIX}{key}").into_boxed_str());
         let outputs: &'static [OutputType] = Box::leak(Box::new([ty]));
         let location =

@@ -10,8 +10,8 @@ use stage_core::policy::PolicySet;
 use stage_core::run::{EventKind, FailureKind};
 use stage_core::testing::{HarnessError, HarnessStatus, StageHarness};
 use stage_core::{
-    registration, spec, stage, FakeClock, Job, Plan, PlanOptions, RunStatus, Runner, StageContext, StageError,
-    StageRegistry,
+    registration, spec, stage, FakeClock, Job, Plan, PlanOptions, RunStatus, Runner, StageContext,
+    StageError, StageRegistry,
 };
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -123,8 +123,10 @@ fn the_same_stage_in_a_pipeline_gives_the_same_output() {
     fn parse() -> String {
         "one three fifteen".to_owned()
     }
-    let registry = StageRegistry::builder().register(registration!(parse)).register(registration!(words)).build();
-    let yaml = "name: p\nversion: 2026-01-01\nstages:\n  - name: parse\n    type: parse\n  - name: words\n    \
+    let registry =
+        StageRegistry::builder().register(registration!(parse)).register(registration!(words)).build();
+    let yaml =
+        "name: p\nversion: 2026-01-01\nstages:\n  - name: parse\n    type: parse\n  - name: words\n    \
                 type: test-words\n    depends_on: [parse]\n    config: {min_len: 4}\n";
     let spec = spec::load_str("p.yaml", yaml).unwrap().value;
     let plan = Plan::new(&spec, &registry, &PlanOptions::default()).unwrap();
@@ -136,7 +138,10 @@ fn the_same_stage_in_a_pipeline_gives_the_same_output() {
         .config(json!({"min_len": 4}))
         .run()
         .unwrap();
-    assert_eq!(harnessed.output::<Vec<String>>("words").unwrap(), piped.downcast_ref::<Vec<String>>().unwrap());
+    assert_eq!(
+        harnessed.output::<Vec<String>>("words").unwrap(),
+        piped.downcast_ref::<Vec<String>>().unwrap()
+    );
 }
 
 #[test]
@@ -246,9 +251,10 @@ fn wrong_inputs_are_named_with_what_to_do() {
     );
     let err = StageHarness::new(registration!(stamp)).input("job_id", text("x")).run().unwrap_err();
     assert!(err.to_string().contains("reads no input `job_id`"), "{err}");
-    let err = StageHarness::for_type(&StageRegistry::builder().register(registration!(words)).build(), "test-word")
-        .run()
-        .unwrap_err();
+    let err =
+        StageHarness::for_type(&StageRegistry::builder().register(registration!(words)).build(), "test-word")
+            .run()
+            .unwrap_err();
     assert!(err.to_string().contains("did you mean `test-words`"), "{err}");
 }
 

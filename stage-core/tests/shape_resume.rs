@@ -142,9 +142,14 @@ fn an_added_required_field_is_refused_with_the_decode_error() {
 #[test]
 fn a_renamed_field_is_refused_naming_stage_key_and_field() {
     let err = resume(registration!(parse_renamed)).unwrap_err();
-    assert!(err.starts_with("the stored run cannot resume: completed stage `parse` wrote `document` as"), "{err}");
     assert!(
-        err.contains("field `title` of `Doc` (`String`) was removed or renamed (`Doc` now has `heading`, `pages`)"),
+        err.starts_with("the stored run cannot resume: completed stage `parse` wrote `document` as"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "field `title` of `Doc` (`String`) was removed or renamed (`Doc` now has `heading`, `pages`)"
+        ),
         "{err}"
     );
 }

@@ -12,7 +12,17 @@ const MAX_CRATES: usize = 40;
 fn the_plugin_builds_with_at_most_40_crates() {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     let out = Command::new(env!("CARGO"))
-        .args(["tree", "--offline", "-e", "normal", "--prefix", "none", "-p", "deid-plugin", "--manifest-path"])
+        .args([
+            "tree",
+            "--offline",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "-p",
+            "deid-plugin",
+            "--manifest-path",
+        ])
         .arg(manifest)
         .output()
         .expect("cargo runs");

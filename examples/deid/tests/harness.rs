@@ -52,15 +52,18 @@ fn the_stage_masks_each_chunk_and_counts_them() {
 
 #[test]
 fn the_default_config_masks_dates_too() {
-    let out = StageHarness::new(registration!(deid_plugin::deidentify)).input("chunks", notes()).run().unwrap();
+    let out =
+        StageHarness::new(registration!(deid_plugin::deidentify)).input("chunks", notes()).run().unwrap();
     let chunks: &Vec<Chunk> = out.output("chunks").unwrap();
     assert_eq!(chunks[1].text, "Dr. [NAME] saw the patient on [DATE]. Call [PHONE] or write to [EMAIL].");
 }
 
 #[test]
 fn no_chunks_is_no_output_count() {
-    let out =
-        StageHarness::new(registration!(deid_plugin::deidentify)).input("chunks", Vec::<Chunk>::new()).run().unwrap();
+    let out = StageHarness::new(registration!(deid_plugin::deidentify))
+        .input("chunks", Vec::<Chunk>::new())
+        .run()
+        .unwrap();
     assert_eq!(out.output::<Vec<Chunk>>("chunks").unwrap().len(), 0);
     assert_eq!(out.count(), Some(0));
 }
