@@ -1,8 +1,29 @@
 //! Fingerprints of a plan: what a stored run was made with, checked when it resumes.
+//!
+//! Each output of each stage enters the fingerprint by its type's name and by its *shape*: the
+//! fields and their types as serde sees them, traced through the type's `Deserialize` (with
+//! `serde-reflection`) once per plan. When a stored run resumes, the shapes of its completed
+//! stages' outputs are compared:
+//!
+//! - a field removed or renamed, or a field (or variant) whose type changed: refused, naming
+//!   the stage, the key, the field and both types;
+//! - fields only added: accepted here, with a warning; the stored values are then read into the
+//!   new type, so a `#[serde(default)]` or `Option` field passes, and a required one refuses the
+//!   resume with the decode error (`missing field ...`) as its reason;
+//! - the type renamed or moved with the same shape (`stages_builtin::types::Chunk` to
+//!   `stage_types::Chunk`): accepted, the shape is what the stored values depend on.
+//!
+//! A type that cannot be traced (a custom `Deserialize`, an untagged or internally tagged
+//! enum, `serde_json::Value` or `serde_json::Map` anywhere inside it) has no shape; for its
+//! outputs, and for runs stored before shapes were recorded, the type's name is compared, as
+//! before: a changed name refuses the resume.
 
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_reflection::{ContainerFormat, Format, Named, Tracer, TracerConfig, VariantFormat};
 
 use crate::plan::Plan;
 
@@ -22,6 +43,138 @@ pub struct StageFingerprint {
     pub keys: Vec<String>,
     /// The Rust types of its outputs.
     pub outputs: Vec<String>,
+    /// The shapes of its outputs, one per output (`None`: the type cannot be traced). Empty in
+    /// fingerprints stored before shapes were recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shapes: Vec<Option<Shape>>,
+}
+
+/// The structure of a type as serde sees it: its root format and each named container (struct
+/// or enum) it reaches, as member → format (`"title" → "String"`, `"pages" → "Option<u32>"`;
+/// an enum's members are its variants, `"Pdf" → "{url: String}"`). Containers are named as
+/// serde names them (the type's name without its path, or its `#[serde(rename)]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shape {
+    /// The type's own format (`Doc`, `Vec<Chunk>`, `String`).
+    pub root: String,
+    /// Each named container reached, by name.
+    pub containers: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// The shape of `T`, traced through its `Deserialize`; `None` when it cannot be traced.
+pub(crate) fn trace<T: DeserializeOwned>() -> Option<Shape> {
+    // A tracer meets arbitrary user `Deserialize` code: contain a panic as "untraceable".
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut tracer = Tracer::new(TracerConfig::default());
+        let (root, _) = tracer.trace_simple_type::<T>().ok()?;
+        let registry = tracer.registry().ok()?;
+        let containers = registry.iter().map(|(name, c)| (name.clone(), members(c))).collect();
+        Some(Shape { root: format_name(&root), containers })
+    }))
+    .ok()
+    .flatten()
+}
+
+fn members(c: &ContainerFormat) -> BTreeMap<String, String> {
+    match c {
+        ContainerFormat::UnitStruct => BTreeMap::new(),
+        ContainerFormat::NewTypeStruct(f) => BTreeMap::from([("0".to_owned(), format_name(f))]),
+        ContainerFormat::TupleStruct(fs) => {
+            fs.iter().enumerate().map(|(i, f)| (i.to_string(), format_name(f))).collect()
+        }
+        ContainerFormat::Struct(fields) => named(fields),
+        ContainerFormat::Enum(variants) => {
+            variants.values().map(|v| (v.name.clone(), variant_name(&v.value))).collect()
+        }
+    }
+}
+
+fn named(fields: &[Named<Format>]) -> BTreeMap<String, String> {
+    fields.iter().map(|f| (f.name.clone(), format_name(&f.value))).collect()
+}
+
+fn variant_name(v: &VariantFormat) -> String {
+    match v {
+        VariantFormat::Unit => "unit".to_owned(),
+        VariantFormat::NewType(f) => format!("({})", format_name(f)),
+        VariantFormat::Tuple(fs) => {
+            format!("({})", fs.iter().map(format_name).collect::<Vec<_>>().join(", "))
+        }
+        VariantFormat::Struct(fields) => format!(
+            "{{{}}}",
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name, format_name(&f.value)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        VariantFormat::Variable(_) => "?".to_owned(),
+    }
+}
+
+/// A format as a Rust-like type name (`Vec<Option<u32>>`, `Map<String, f64>`).
+fn format_name(f: &Format) -> String {
+    match f {
+        Format::TypeName(n) => n.clone(),
+        Format::Unit => "()".to_owned(),
+        Format::Bool => "bool".to_owned(),
+        Format::I8 => "i8".to_owned(),
+        Format::I16 => "i16".to_owned(),
+        Format::I32 => "i32".to_owned(),
+        Format::I64 => "i64".to_owned(),
+        Format::I128 => "i128".to_owned(),
+        Format::U8 => "u8".to_owned(),
+        Format::U16 => "u16".to_owned(),
+        Format::U32 => "u32".to_owned(),
+        Format::U64 => "u64".to_owned(),
+        Format::U128 => "u128".to_owned(),
+        Format::F32 => "f32".to_owned(),
+        Format::F64 => "f64".to_owned(),
+        Format::Char => "char".to_owned(),
+        Format::Str => "String".to_owned(),
+        Format::Bytes => "bytes".to_owned(),
+        Format::Option(f) => format!("Option<{}>", format_name(f)),
+        Format::Seq(f) => format!("Vec<{}>", format_name(f)),
+        Format::Map { key, value } => format!("Map<{}, {}>", format_name(key), format_name(value)),
+        Format::Tuple(fs) => format!("({})", fs.iter().map(format_name).collect::<Vec<_>>().join(", ")),
+        Format::TupleArray { content, size } => format!("[{}; {size}]", format_name(content)),
+        Format::Variable(_) => "?".to_owned(),
+    }
+}
+
+impl Shape {
+    /// How `self` (stored) changed into `now`: what breaks stored values of the old shape
+    /// (a member removed or renamed, a member's type changed, the root changed), and the
+    /// members only added.
+    fn changes(&self, now: &Shape) -> (Vec<String>, Vec<String>) {
+        let (mut breaks, mut added) = (Vec::new(), Vec::new());
+        if self.root != now.root {
+            breaks.push(format!("the type was `{}` and is now `{}`", self.root, now.root));
+        }
+        for (name, old) in &self.containers {
+            let Some(new) = now.containers.get(name) else { continue };
+            for (member, old_ty) in old {
+                match new.get(member) {
+                    None => breaks.push(format!(
+                        "field `{member}` of `{name}` (`{old_ty}`) was removed or renamed (`{name}` now has {})",
+                        if new.is_empty() {
+                            "no fields".to_owned()
+                        } else {
+                            new.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                        }
+                    )),
+                    Some(new_ty) if new_ty != old_ty => breaks.push(format!(
+                        "field `{member}` of `{name}` was `{old_ty}` and is now `{new_ty}`"
+                    )),
+                    Some(_) => {}
+                }
+            }
+            for (member, ty) in new.iter().filter(|(m, _)| !old.contains_key(*m)) {
+                added.push(format!("field `{member}` of `{name}` (`{ty}`)"));
+            }
+        }
+        (breaks, added)
+    }
 }
 
 /// A plan's fingerprint: its pipeline file's hash and each stage's output shape.
@@ -51,6 +204,7 @@ impl Plan {
                     version: s.meta.version().to_owned(),
                     keys: s.keys().iter().map(|k| (*k).to_owned()).collect(),
                     outputs: s.meta.outputs().iter().map(|o| o.ty().name().to_owned()).collect(),
+                    shapes: s.meta.outputs().iter().map(|o| o.shape()).collect(),
                 };
                 (s.name.clone(), fp)
             })
@@ -81,15 +235,47 @@ impl Fingerprint {
                     "completed stage `{name}` was of type `{}` and is now `{}`",
                     old.stage_type, now.stage_type
                 )),
-                Some(now) if now.keys != old.keys || now.outputs != old.outputs => breaks.push(format!(
-                    "completed stage `{name}` wrote {:?} as {:?} and now writes {:?} as {:?}",
-                    old.keys, old.outputs, now.keys, now.outputs
-                )),
-                Some(now) if now.version != old.version => warnings.push(format!(
-                    "stage type `{}` of completed stage `{name}` changed version ({} → {}); its outputs keep their shape",
-                    now.stage_type, old.version, now.version
-                )),
-                Some(_) => {}
+                Some(now) if now.keys != old.keys || now.outputs.len() != old.outputs.len() => {
+                    breaks.push(format!(
+                        "completed stage `{name}` wrote {:?} as {:?} and now writes {:?} as {:?}",
+                        old.keys, old.outputs, now.keys, now.outputs
+                    ))
+                }
+                Some(now) => {
+                    let before = breaks.len();
+                    for (i, (old_ty, now_ty)) in old.outputs.iter().zip(&now.outputs).enumerate() {
+                        let key = old.keys.get(i).map_or("its output", String::as_str);
+                        match (old.shapes.get(i), now.shapes.get(i)) {
+                            (Some(Some(a)), Some(Some(b))) => {
+                                let (broken, added) = a.changes(b);
+                                if !broken.is_empty() {
+                                    breaks.push(format!(
+                                        "completed stage `{name}` wrote `{key}` as `{old_ty}`, and its type `{now_ty}` \
+                                         changed shape: {}",
+                                        broken.join(", ")
+                                    ));
+                                } else if !added.is_empty() {
+                                    warnings.push(format!(
+                                        "the type of `{key}` of completed stage `{name}` gained {}: the stored values \
+                                         are read into the new type, which needs a default for each",
+                                        added.join(", ")
+                                    ));
+                                }
+                            }
+                            // A type without a shape (or a run stored without shapes): its name.
+                            _ if old_ty != now_ty => breaks.push(format!(
+                                "completed stage `{name}` wrote `{key}` as `{old_ty}` and now writes it as `{now_ty}`"
+                            )),
+                            _ => {}
+                        }
+                    }
+                    if breaks.len() == before && now.version != old.version {
+                        warnings.push(format!(
+                            "stage type `{}` of completed stage `{name}` changed version ({} → {}); its outputs keep their shape",
+                            now.stage_type, old.version, now.version
+                        ));
+                    }
+                }
             }
         }
         if breaks.is_empty() {
@@ -113,6 +299,7 @@ mod tests {
             version: version.into(),
             keys: vec!["document".into()],
             outputs: vec![outputs.into()],
+            shapes: vec![],
         };
         Fingerprint { pipeline: pipeline.into(), stages: BTreeMap::from([("parse".to_owned(), stage)]) }
     }
@@ -136,8 +323,8 @@ mod tests {
         );
         assert_eq!(
             fp("1", "NewDoc", "2.0.0").check_resume(&stored, ["parse"]).unwrap_err(),
-            "the stored run cannot resume: completed stage `parse` wrote [\"document\"] as [\"Doc\"] and now writes \
-             [\"document\"] as [\"NewDoc\"]; run the job again from the start"
+            "the stored run cannot resume: completed stage `parse` wrote `document` as `Doc` and now writes it as \
+             `NewDoc`; run the job again from the start"
         );
         // A stage that had not completed may change freely.
         assert!(fp("1", "NewDoc", "2.0.0").check_resume(&stored, []).is_ok());

@@ -78,6 +78,7 @@ mod registry;
 pub mod run;
 pub mod spec;
 pub mod suggest;
+pub mod testing;
 mod value;
 
 pub use context::{
@@ -85,7 +86,7 @@ pub use context::{
     SystemClock,
 };
 pub use error::{BoxError, StageError};
-pub use fingerprint::{Fingerprint, StageFingerprint};
+pub use fingerprint::{Fingerprint, Shape, StageFingerprint};
 pub use glue::{OutputCount, SplitOutput, StageArgs};
 pub use metadata::{
     ApplyFn, ConfigError, ConfigSpec, ConfigValue, InputSpec, Location, OutputCounter, OutputHandler,

@@ -110,6 +110,7 @@ pub struct OutputType {
     ty: TypeRef,
     deserialize: fn(serde_json::Value) -> Result<SharedValue, serde_json::Error>,
     deserialize_from: DeserializeFrom,
+    shape: fn() -> Option<crate::fingerprint::Shape>,
 }
 
 /// Reads a value of one type from a type-erased deserializer.
@@ -135,11 +136,19 @@ impl OutputType {
             ty: TypeRef::of::<T>(),
             deserialize: deserialize_as::<T>,
             deserialize_from: deserialize_from_as::<T>,
+            shape: crate::fingerprint::trace::<T>,
         }
     }
     /// The Rust type.
     pub fn ty(&self) -> TypeRef {
         self.ty
+    }
+    /// The type's structure as serde sees it (fields and their types, traced through its
+    /// `Deserialize`), for the plan's fingerprint; `None` when it cannot be traced (a custom
+    /// `Deserialize`, an untagged enum, `serde_json::Value` anywhere inside): the fingerprint
+    /// then falls back to the type's name. Traced anew on each call.
+    pub fn shape(&self) -> Option<crate::fingerprint::Shape> {
+        (self.shape)()
     }
     /// Reads a value of this type back from JSON (resuming a stored run).
     pub fn deserialize(&self, v: serde_json::Value) -> Result<SharedValue, serde_json::Error> {

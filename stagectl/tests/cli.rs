@@ -59,7 +59,7 @@ fn describe_gives_keys_inputs_config_version_and_definition_site() {
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["state_key"], serde_json::json!(["chunks"]));
     assert_eq!(j["inputs"][0]["key"], "document");
-    assert_eq!(j["inputs"][0]["type"], "stages_builtin::types::Document");
+    assert_eq!(j["inputs"][0]["type"], "stage_types::Document");
     assert_eq!(j["config"]["defaults"], serde_json::json!({"size": 800, "overlap": 100}));
     assert_eq!(j["defined_at"]["crate"], "stages-builtin");
     let unknown = stagectl(&["describe", "chunck"]);
