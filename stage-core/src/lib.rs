@@ -72,6 +72,15 @@ mod error;
 mod fingerprint;
 mod glue;
 mod metadata;
+/// ```
+/// use stage_core::naming::{is_identifier, is_valid_stage_type, RESERVED_KEYS};
+///
+/// assert!(is_valid_stage_type("extract-text"));
+/// assert!(!is_valid_stage_type("extract text"));
+/// assert!(is_identifier("chunks") && !is_identifier("_") && !is_identifier("2nd"));
+/// assert!(RESERVED_KEYS.contains(&"payload"));
+/// ```
+pub mod naming;
 pub mod plan;
 pub mod policy;
 mod registry;
@@ -92,10 +101,11 @@ pub use metadata::{
     OutputSink, OutputType, Resource, ResourceSpec, ResourceValue, StageConfig, StageMetadata, StateKey,
     TypeRef, SCHEMA_VERSION,
 };
+pub use naming::{is_valid_stage_type, RESERVED_KEYS};
 pub use plan::{Plan, PlanError, PlanOptions, StageFactory};
 pub use registry::{
-    crate_relative, is_valid_stage_type, validate, RegistryBuilder, RegistryError, RegistryProblem,
-    Replacement, Severity, StageRegistry, UnknownStageType, RESERVED_KEYS,
+    crate_relative, validate, RegistryBuilder, RegistryError, RegistryProblem, Replacement, Severity,
+    StageRegistry, UnknownStageType,
 };
 pub use run::{RunOutcome, RunReport, RunState, RunStatus, Runner, StageStatus};
 pub use stage_derive::stage;

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::metadata::{ConfigError, ConfigSpec, ConfigValue, ResourceValue, StageMetadata};
+use crate::naming::{is_identifier, is_valid_stage_type, RESERVED_KEYS};
 use crate::policy::{Policy, PolicySet};
-use crate::registry::{is_valid_stage_type, RESERVED_KEYS};
 use crate::spec::{self, Diagnostic, EffectiveGate, PathSeg, PipelineSpec, Severity, StageSpec};
 use crate::{suggest, ResourceContext, StageRegistry};
 
@@ -391,12 +391,6 @@ fn path_segments(path: &str) -> Vec<Seg> {
         }
     }
     out
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The type of each key the run starts with.

@@ -8,10 +8,8 @@ use std::sync::OnceLock;
 use rustc_hash::FxHashMap;
 
 use crate::metadata::{StageMetadata, StateKey, SCHEMA_VERSION};
+use crate::naming::{is_identifier, is_valid_stage_type, RESERVED_KEYS};
 use crate::suggest;
-
-/// The state keys every run starts with; no stage may write them (contract §2).
-pub const RESERVED_KEYS: &[&str] = &["context", "adapter_request", "payload", "results", "job_id"];
 
 /// The link-time slice every `#[stage]` registers into. Its name is unique to stage-core and
 /// never changes between versions: two major versions of stage-core in one binary make linkme
@@ -258,18 +256,6 @@ pub fn crate_relative(file: &str) -> String {
 /// never depends on link order.
 fn prefer(a: &StageMetadata, b: &StageMetadata) -> Ordering {
     b.is_replacement().cmp(&a.is_replacement()).then_with(|| a.location().cmp(&b.location()))
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && s != "_"
-}
-
-/// Whether `s` is a valid stage type (`^[A-Za-z0-9_-]+$`).
-pub fn is_valid_stage_type(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Every rule a registration must follow; the same rules `#[stage]` checks at compile time.

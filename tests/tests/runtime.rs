@@ -194,6 +194,31 @@ fn metadata_overrides_must_keep_the_number_of_keys() {
     );
 }
 
+/// The override's keys follow the same naming rules as `#[stage]` and the registry
+/// (stage-core's `naming.rs`): `_` alone is refused everywhere, a `_`-led name is accepted.
+#[test]
+fn metadata_overrides_refuse_underscore_alone_as_a_key_like_the_macro() {
+    let with_key = |key: &str| {
+        let yaml = LINEAR.replace(
+            "    type: chunk\n",
+            &format!("    type: chunk\n    metadata_overrides:\n      state_key: {key}\n"),
+        );
+        // Without `tally`, which reads `chunks`: only the key itself can be wrong.
+        yaml.split("  - name: tally").next().unwrap_or_default().to_owned()
+    };
+    let errs = errors(&with_key("_"));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains("error: stage `chunk`: state key `_` in metadata_overrides is not usable"),
+        "{}",
+        errs[0]
+    );
+    assert!(!stage_core::naming::is_identifier("_"));
+    let plan = plan(&with_key("_passages")).unwrap();
+    let chunk = &plan.stages[plan.stage_index("chunk").unwrap()];
+    assert_eq!(chunk.keys(), ["_passages"]);
+}
+
 #[test]
 fn metadata_overrides_move_the_output_and_checks_use_them() {
     let yaml = LINEAR.replace(
