@@ -64,7 +64,7 @@
 #![warn(missing_docs)]
 
 // Lets `#[stage]` (which names `::stage_core`) work inside this crate's own tests.
-#[allow(unused_extern_crates)]
+#[expect(unused_extern_crates, reason = "named only by `#[stage]` code in this crate's tests")]
 extern crate self as stage_core;
 
 mod context;
@@ -104,10 +104,12 @@ pub use metadata::{
 pub use naming::{is_valid_stage_type, RESERVED_KEYS};
 pub use plan::{Plan, PlanError, PlanOptions, StageFactory};
 pub use registry::{
-    crate_relative, validate, RegistryBuilder, RegistryError, RegistryProblem, Replacement, Severity,
-    StageRegistry, UnknownStageType,
+    crate_relative, validate, RegistryBuilder, RegistryError, RegistryProblem, Replacement, StageRegistry,
+    UnknownStageType,
 };
 pub use run::{RunOutcome, RunReport, RunState, RunStatus, Runner, StageStatus};
+/// How serious a problem is: one scale for pipeline-file diagnostics and registry problems.
+pub use spec::Severity;
 pub use stage_derive::stage;
 
 /// The metadata `#[stage]` generated for a stage function, as `&'static StageMetadata`: for
@@ -201,7 +203,7 @@ pub mod __private {
         ($($n:literal: $plain:ident $opt:ident $res:ident $res_opt:ident ($($a:ident $x:ident),*);)*) => {$(
             #[doc = concat!("Calls a stage function of ", $n, " parameters that returns `T`.")]
             #[inline(never)]
-            #[allow(unused_variables, clippy::too_many_arguments)]
+            #[allow(unused_variables, clippy::too_many_arguments, reason = "one function per arity: the 0-ary ones leave `args` unused, the long ones take many arguments")]
             pub fn $plain<'a, $($a,)* T>(
                 args: &StageArgs<'a>,
                 f: fn($($a),*) -> T,
@@ -214,7 +216,7 @@ pub mod __private {
 
             #[doc = concat!("Calls a stage function of ", $n, " parameters that returns `Option<T>`.")]
             #[inline(never)]
-            #[allow(unused_variables, clippy::too_many_arguments)]
+            #[allow(unused_variables, clippy::too_many_arguments, reason = "one function per arity: the 0-ary ones leave `args` unused, the long ones take many arguments")]
             pub fn $opt<'a, $($a,)* T>(
                 args: &StageArgs<'a>,
                 f: fn($($a),*) -> Option<T>,
@@ -230,7 +232,7 @@ pub mod __private {
 
             #[doc = concat!("Calls a stage function of ", $n, " parameters that returns `Result<T, E>`.")]
             #[inline(never)]
-            #[allow(unused_variables, clippy::too_many_arguments)]
+            #[allow(unused_variables, clippy::too_many_arguments, reason = "one function per arity: the 0-ary ones leave `args` unused, the long ones take many arguments")]
             pub fn $res<'a, $($a,)* T, E>(
                 args: &StageArgs<'a>,
                 f: fn($($a),*) -> Result<T, E>,
@@ -247,7 +249,7 @@ pub mod __private {
 
             #[doc = concat!("Calls a stage function of ", $n, " parameters that returns `Result<Option<T>, E>`.")]
             #[inline(never)]
-            #[allow(unused_variables, clippy::too_many_arguments)]
+            #[allow(unused_variables, clippy::too_many_arguments, reason = "one function per arity: the 0-ary ones leave `args` unused, the long ones take many arguments")]
             pub fn $res_opt<'a, $($a,)* T, E>(
                 args: &StageArgs<'a>,
                 f: fn($($a),*) -> Result<Option<T>, E>,

@@ -82,7 +82,6 @@ pub struct PlannedStage {
     pub inputs: Vec<Vec<Provider>>,
     pub(crate) config: Option<ConfigValue>,
     pub(crate) resources: Vec<ResourceValue>,
-    pub(crate) spec_json: Arc<serde_json::Value>,
     /// The gate definition bound to it, when it is a gate stage.
     pub gate: Option<Arc<EffectiveGate>>,
     /// Its resilience policy, when the plan was given policies.
@@ -432,7 +431,7 @@ impl Plan {
                 }
             })
             .collect();
-        let is_gate = |t: &str| registry.get_metadata(t).is_some_and(StageMetadata::can_park);
+        let is_gate = |t: &str| registry.get_metadata(t).is_some_and(StageMetadata::parks);
         let checked = spec::check(spec, &is_gate);
         diags.extend(checked.diagnostics.iter().cloned());
         if let Some(policies) = &options.policies {
@@ -595,7 +594,7 @@ impl Plan {
                 }
                 if s.config.as_ref().is_some_and(|c| !c.is_null())
                     && r.meta.config().is_none()
-                    && !r.meta.can_park()
+                    && !r.meta.parks()
                 {
                     diags.push(Diagnostic::warning(
                         path,
@@ -641,7 +640,6 @@ impl Plan {
                     inputs,
                     config: r.config.clone(),
                     resources,
-                    spec_json: Arc::new(stage_json(s)),
                     gate: checked.gate_of_stage.get(i).cloned().flatten().map(Arc::new),
                     policy,
                     phase: checked.phases.get(i).cloned().unwrap_or_default(),
@@ -807,19 +805,6 @@ impl<'a> AncestorTypes<'a> {
             .binary_search(&ty)
             .is_ok_and(|t| self.bits[i].get(t / 64).is_some_and(|w| w & (1 << (t % 64)) != 0))
     }
-}
-
-/// A stage's own part of the pipeline file, for its context.
-fn stage_json(s: &StageSpec) -> serde_json::Value {
-    serde_json::json!({
-        "name": s.name,
-        "type": s.stage_type,
-        "policy": s.policy,
-        "depends_on": s.dependency_names().collect::<Vec<_>>(),
-        "config": s.config_json(),
-        "phase": s.phase,
-        "gate": s.gate,
-    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use rustc_hash::FxHashMap;
 
 use crate::metadata::{StageMetadata, StateKey, SCHEMA_VERSION};
 use crate::naming::{is_identifier, is_valid_stage_type, RESERVED_KEYS};
+use crate::spec::Severity;
 use crate::suggest;
 
 /// The link-time slice every `#[stage]` registers into. Its name is unique to stage-core and
@@ -18,15 +19,6 @@ use crate::suggest;
 #[linkme::distributed_slice]
 #[doc(hidden)]
 pub static STAGE_CORE_STAGE_REGISTRY: [StageMetadata];
-
-/// How serious a registry problem is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    /// Resolved by a documented rule; an error in strict mode.
-    Warning,
-    /// The registration was left out.
-    Error,
-}
 
 /// A problem found while building a registry. Invalid registrations are left out, never
 /// panicked on; a host decides with [`StageRegistry::check`] whether to refuse to start.
@@ -64,8 +56,10 @@ pub enum RegistryProblem {
 }
 
 impl RegistryProblem {
-    /// How serious it is. A deliberate replacement is not a problem at all and is not reported;
-    /// two registrations both claiming to replace are a warning.
+    /// How serious it is (the severity of pipeline-file diagnostics: never `Info` here). A
+    /// deliberate replacement is not a problem at all and is not reported; two registrations
+    /// both claiming to replace are a warning (resolved by a documented rule; an error in
+    /// strict mode); any other problem is an error (the registration was left out).
     pub fn severity(&self) -> Severity {
         match self {
             RegistryProblem::Duplicate { .. } => Severity::Warning,
@@ -369,6 +363,7 @@ impl StageRegistry {
                 match p.severity() {
                     Severity::Warning => tracing::warn!(target: "stage_core::registry", "{p}"),
                     Severity::Error => tracing::error!(target: "stage_core::registry", "{p}"),
+                    Severity::Info => tracing::info!(target: "stage_core::registry", "{p}"),
                 }
             }
             // A declared replacement is no problem, but never silent.

@@ -40,7 +40,7 @@ pub struct StageRecord {
 impl StageRecord {
     /// A record of a stage that wrote nothing (yet): the runtime gives it its values with
     /// [`RunState::record`].
-    #[allow(clippy::too_many_arguments)]
+    #[expect(clippy::too_many_arguments, reason = "a record's fields, set once by the runtime")]
     pub(crate) fn new(
         status: StageStatus,
         meta: &'static StageMetadata,
