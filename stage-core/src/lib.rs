@@ -70,6 +70,7 @@ extern crate self as stage_core;
 mod context;
 mod error;
 mod fingerprint;
+pub mod gate;
 mod glue;
 mod metadata;
 /// ```
