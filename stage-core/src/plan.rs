@@ -129,6 +129,8 @@ pub struct Plan {
     pub stages: Vec<PlannedStage>,
     /// Execution order: `depends_on` first, ties by declaration order.
     pub order: Vec<usize>,
+    /// Stage index → its place in [`order`](Self::order) (the inverse permutation).
+    pub(crate) positions: Vec<usize>,
     /// Warnings found while planning (the plan is usable).
     pub warnings: Vec<Diagnostic>,
     /// The plan's fingerprint, computed once, when first asked for.
@@ -136,6 +138,17 @@ pub struct Plan {
     /// For a stage that writes a key: the nearest writers of that key upstream of it, nearest
     /// first, which a reader falls back to when the stage wrote nothing.
     pub(crate) fallbacks: Fallbacks,
+}
+
+/// Stage index → its place in `order`, for the `n` stages `order` holds.
+fn positions(order: &[usize], n: usize) -> Vec<usize> {
+    let mut p = vec![0; n];
+    for (pos, &i) in order.iter().enumerate() {
+        if let Some(slot) = p.get_mut(i) {
+            *slot = pos;
+        }
+    }
+    p
 }
 
 /// `(writer, key)` → the writers of `key` nearest upstream of `writer`, nearest first.
@@ -451,13 +464,7 @@ impl Plan {
                 .iter()
                 .map(|s| s.dependency_names().filter_map(|d| index.get(d).copied()).collect())
                 .collect();
-            let position: Vec<usize> = {
-                let mut p = vec![0; spec.stages.len()];
-                for (pos, &i) in checked.order.iter().enumerate() {
-                    p[i] = pos;
-                }
-                p
-            };
+            let position = positions(&checked.order, spec.stages.len());
             // The keys each stage writes, overrides applied: computed once.
             let keys: Vec<Vec<&str>> = resolved
                 .iter()
@@ -662,6 +669,7 @@ impl Plan {
             },
             stages,
             order: checked.order.clone(),
+            positions: positions(&checked.order, spec.stages.len()),
             fingerprint: std::sync::OnceLock::new(),
             fallbacks,
             warnings: warnings.into_iter().filter(|d| d.severity != Severity::Info).collect(),

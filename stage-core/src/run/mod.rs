@@ -1011,7 +1011,7 @@ fn farther<'a>(
     key: &str,
     written: &dyn Fn(usize) -> Option<&'a SharedValue>,
 ) -> (Option<&'a SharedValue>, Vec<usize>) {
-    let position = |j: usize| plan.order.iter().position(|&o| o == j).unwrap_or(0);
+    let position = |j: usize| plan.positions.get(j).copied().unwrap_or(0);
     let mut heap: std::collections::BinaryHeap<(usize, usize)> = binding
         .iter()
         .filter_map(|p| match p {
