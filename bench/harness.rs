@@ -9,7 +9,7 @@
 //!
 //! Environment: `BENCH_SAMPLES` (default 25), `BENCH_SAMPLE_MS` (default 5). A command-line
 //! argument that does not start with `-` filters groups by name (as `cargo bench -- lookup`).
-#![allow(dead_code)]
+#![allow(dead_code, reason = "`#[path]`-included by several benches, each using a part")]
 
 use std::time::{Duration, Instant};
 

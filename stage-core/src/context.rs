@@ -290,7 +290,6 @@ pub struct StageContext {
     ledger: Arc<dyn Ledger>,
     clock: Arc<dyn Clock>,
     cancel: CancelToken,
-    stage_spec: Arc<serde_json::Value>,
     gate: Option<Arc<crate::spec::EffectiveGate>>,
     host: Arc<HostSettings>,
     park: Mutex<Option<String>>,
@@ -329,7 +328,6 @@ impl StageContext {
             ledger: Arc::new(InMemoryLedger::new()),
             clock: Arc::new(SystemClock),
             cancel: CancelToken::new(),
-            stage_spec: Arc::new(serde_json::Value::Null),
             gate: None,
             host: Arc::new(HostSettings::default()),
             park: Mutex::new(None),
@@ -348,11 +346,6 @@ impl StageContext {
     /// Uses `cancel`.
     pub fn with_cancel(mut self, cancel: CancelToken) -> Self {
         self.cancel = cancel;
-        self
-    }
-    /// Gives the stage its own part of the pipeline file (as JSON).
-    pub fn with_stage_spec(mut self, spec: Arc<serde_json::Value>) -> Self {
-        self.stage_spec = spec;
         self
     }
 
@@ -396,10 +389,6 @@ impl StageContext {
     /// Whether the runtime abandoned this attempt; a long stage should stop when it is.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
-    }
-    /// The stage's own part of the pipeline file, as JSON (`null` when not given).
-    pub fn stage_spec(&self) -> &serde_json::Value {
-        &self.stage_spec
     }
     /// The gate definition bound to this stage, when it is a gate stage (contract §3).
     pub fn gate(&self) -> Option<&crate::spec::EffectiveGate> {

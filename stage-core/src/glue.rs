@@ -386,11 +386,6 @@ pub fn apply_with<T: StateValue>(
     f(typed, keys, sink)
 }
 
-/// Asserts at compile time that a stage's written key list and tuple agree. Used by `#[stage]`.
-pub const fn assert_arity<T: SplitOutput>(keys: usize) {
-    assert!(T::ARITY == keys, "the stage's output tuple and its state_key list differ in length");
-}
-
 /// Resource instances for one call, by position. Used by the runtime.
 pub fn resource_refs(resources: &[ResourceValue]) -> Vec<&(dyn Any + Send + Sync)> {
     resources.iter().map(|r| &**r).collect()

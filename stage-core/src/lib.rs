@@ -64,14 +64,24 @@
 #![warn(missing_docs)]
 
 // Lets `#[stage]` (which names `::stage_core`) work inside this crate's own tests.
-#[allow(unused_extern_crates)]
+#[expect(unused_extern_crates, reason = "named only by `#[stage]` code in this crate's tests")]
 extern crate self as stage_core;
 
 mod context;
 mod error;
 mod fingerprint;
+pub mod gate;
 mod glue;
 mod metadata;
+/// ```
+/// use stage_core::naming::{is_identifier, is_valid_stage_type, RESERVED_KEYS};
+///
+/// assert!(is_valid_stage_type("extract-text"));
+/// assert!(!is_valid_stage_type("extract text"));
+/// assert!(is_identifier("chunks") && !is_identifier("_") && !is_identifier("2nd"));
+/// assert!(RESERVED_KEYS.contains(&"payload"));
+/// ```
+pub mod naming;
 pub mod plan;
 pub mod policy;
 mod registry;
@@ -93,12 +103,15 @@ pub use metadata::{
     OutputSink, OutputType, Resource, ResourceSpec, ResourceValue, StageConfig, StageMetadata, StateKey,
     TypeRef, SCHEMA_VERSION,
 };
+pub use naming::{is_valid_stage_type, RESERVED_KEYS};
 pub use plan::{Plan, PlanError, PlanOptions, StageFactory};
 pub use registry::{
-    crate_relative, is_valid_stage_type, validate, RegistryBuilder, RegistryError, RegistryProblem,
-    Replacement, Severity, StageRegistry, UnknownStageType, RESERVED_KEYS,
+    crate_relative, validate, RegistryBuilder, RegistryError, RegistryProblem, Replacement, StageRegistry,
+    UnknownStageType,
 };
 pub use run::{RunOutcome, RunReport, RunState, RunStatus, Runner, StageStatus};
+/// How serious a problem is: one scale for pipeline-file diagnostics and registry problems.
+pub use spec::Severity;
 pub use stage_derive::stage;
 
 /// The metadata `#[stage]` generated for a stage function, as `&'static StageMetadata`: for
@@ -192,7 +205,7 @@ pub mod __private {
         ($($n:literal: $plain:ident $opt:ident $res:ident $res_opt:ident ($($a:ident $x:ident),*);)*) => {$(
             #[doc = concat!("Calls a stage function of ", $n, " parameters that returns `T`.")]
             #[inline(never)]
-            #[allow(unused_variables, clippy::too_many_arguments)]
+            #[allow(unused_variables, clippy::too_many_arguments, reason = "one function per arity: the 0-ary ones leave `args` unused, the long ones take many arguments")]
             pub fn $plain<'a, $($a,)* T>(
                 args: &StageArgs<'a>,
                 f: fn($($a),*) -> T,
@@ -205,7 +218,7 @@ pub mod __private {
 
             #[doc = concat!("Calls a stage function of ", $n, " parameters that returns `Option<T>`.")]
             #[inline(never)]
-            #[allow(unused_variables, clippy::too_many_arguments)]
+            #[allow(unused_variables, clippy::too_many_arguments, reason = "one function per arity: the 0-ary ones leave `args` unused, the long ones take many arguments")]
             pub fn $opt<'a, $($a,)* T>(
                 args: &StageArgs<'a>,
                 f: fn($($a),*) -> Option<T>,
@@ -221,7 +234,7 @@ pub mod __private {
 
             #[doc = concat!("Calls a stage function of ", $n, " parameters that returns `Result<T, E>`.")]
             #[inline(never)]
-            #[allow(unused_variables, clippy::too_many_arguments)]
+            #[allow(unused_variables, clippy::too_many_arguments, reason = "one function per arity: the 0-ary ones leave `args` unused, the long ones take many arguments")]
             pub fn $res<'a, $($a,)* T, E>(
                 args: &StageArgs<'a>,
                 f: fn($($a),*) -> Result<T, E>,
@@ -238,7 +251,7 @@ pub mod __private {
 
             #[doc = concat!("Calls a stage function of ", $n, " parameters that returns `Result<Option<T>, E>`.")]
             #[inline(never)]
-            #[allow(unused_variables, clippy::too_many_arguments)]
+            #[allow(unused_variables, clippy::too_many_arguments, reason = "one function per arity: the 0-ary ones leave `args` unused, the long ones take many arguments")]
             pub fn $res_opt<'a, $($a,)* T, E>(
                 args: &StageArgs<'a>,
                 f: fn($($a),*) -> Result<Option<T>, E>,

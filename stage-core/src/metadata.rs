@@ -527,7 +527,10 @@ impl StageMetadata {
     /// descriptors come first: type-checked before the call glue that uses the same types, a
     /// type that breaks a rule is reported with that rule's message.
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call per registration, every field in order, written by the macro"
+    )]
     pub const fn __from_macro(
         outputs: &'static [OutputType],
         inputs: &'static [InputSpec],
@@ -635,7 +638,7 @@ impl StageMetadata {
         self.output_counter
     }
     /// Whether the stage may park a run (it is a gate).
-    pub fn can_park(&self) -> bool {
+    pub fn parks(&self) -> bool {
         self.parks
     }
     /// Whether the registration deliberately replaces another of the same type.

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::metadata::{ConfigError, ConfigSpec, ConfigValue, ResourceValue, StageMetadata};
+use crate::naming::{is_identifier, is_valid_stage_type, RESERVED_KEYS};
 use crate::policy::{Policy, PolicySet};
-use crate::registry::{is_valid_stage_type, RESERVED_KEYS};
 use crate::spec::{self, Diagnostic, EffectiveGate, PathSeg, PipelineSpec, Severity, StageSpec};
 use crate::{suggest, ResourceContext, StageRegistry};
 
@@ -82,7 +82,6 @@ pub struct PlannedStage {
     pub inputs: Vec<Vec<Provider>>,
     pub(crate) config: Option<ConfigValue>,
     pub(crate) resources: Vec<ResourceValue>,
-    pub(crate) spec_json: Arc<serde_json::Value>,
     /// The gate definition bound to it, when it is a gate stage.
     pub gate: Option<Arc<EffectiveGate>>,
     /// Its resilience policy, when the plan was given policies.
@@ -130,6 +129,8 @@ pub struct Plan {
     pub stages: Vec<PlannedStage>,
     /// Execution order: `depends_on` first, ties by declaration order.
     pub order: Vec<usize>,
+    /// Stage index → its place in [`order`](Self::order) (the inverse permutation).
+    pub(crate) positions: Vec<usize>,
     /// Warnings found while planning (the plan is usable).
     pub warnings: Vec<Diagnostic>,
     /// The plan's fingerprint, computed once, when first asked for.
@@ -137,6 +138,17 @@ pub struct Plan {
     /// For a stage that writes a key: the nearest writers of that key upstream of it, nearest
     /// first, which a reader falls back to when the stage wrote nothing.
     pub(crate) fallbacks: Fallbacks,
+}
+
+/// Stage index → its place in `order`, for the `n` stages `order` holds.
+fn positions(order: &[usize], n: usize) -> Vec<usize> {
+    let mut p = vec![0; n];
+    for (pos, &i) in order.iter().enumerate() {
+        if let Some(slot) = p.get_mut(i) {
+            *slot = pos;
+        }
+    }
+    p
 }
 
 /// `(writer, key)` → the writers of `key` nearest upstream of `writer`, nearest first.
@@ -393,12 +405,6 @@ fn path_segments(path: &str) -> Vec<Seg> {
     out
 }
 
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// The type of each key the run starts with.
 fn initial_type(key: &str) -> Option<TypeId> {
     match key {
@@ -438,7 +444,7 @@ impl Plan {
                 }
             })
             .collect();
-        let is_gate = |t: &str| registry.get_metadata(t).is_some_and(StageMetadata::can_park);
+        let is_gate = |t: &str| registry.get_metadata(t).is_some_and(StageMetadata::parks);
         let checked = spec::check(spec, &is_gate);
         diags.extend(checked.diagnostics.iter().cloned());
         if let Some(policies) = &options.policies {
@@ -458,13 +464,7 @@ impl Plan {
                 .iter()
                 .map(|s| s.dependency_names().filter_map(|d| index.get(d).copied()).collect())
                 .collect();
-            let position: Vec<usize> = {
-                let mut p = vec![0; spec.stages.len()];
-                for (pos, &i) in checked.order.iter().enumerate() {
-                    p[i] = pos;
-                }
-                p
-            };
+            let position = positions(&checked.order, spec.stages.len());
             // The keys each stage writes, overrides applied: computed once.
             let keys: Vec<Vec<&str>> = resolved
                 .iter()
@@ -601,7 +601,7 @@ impl Plan {
                 }
                 if s.config.as_ref().is_some_and(|c| !c.is_null())
                     && r.meta.config().is_none()
-                    && !r.meta.can_park()
+                    && !r.meta.parks()
                 {
                     diags.push(Diagnostic::warning(
                         path,
@@ -647,7 +647,6 @@ impl Plan {
                     inputs,
                     config: r.config.clone(),
                     resources,
-                    spec_json: Arc::new(stage_json(s)),
                     gate: checked.gate_of_stage.get(i).cloned().flatten().map(Arc::new),
                     policy,
                     phase: checked.phases.get(i).cloned().unwrap_or_default(),
@@ -670,6 +669,7 @@ impl Plan {
             },
             stages,
             order: checked.order.clone(),
+            positions: positions(&checked.order, spec.stages.len()),
             fingerprint: std::sync::OnceLock::new(),
             fallbacks,
             warnings: warnings.into_iter().filter(|d| d.severity != Severity::Info).collect(),
@@ -813,19 +813,6 @@ impl<'a> AncestorTypes<'a> {
             .binary_search(&ty)
             .is_ok_and(|t| self.bits[i].get(t / 64).is_some_and(|w| w & (1 << (t % 64)) != 0))
     }
-}
-
-/// A stage's own part of the pipeline file, for its context.
-fn stage_json(s: &StageSpec) -> serde_json::Value {
-    serde_json::json!({
-        "name": s.name,
-        "type": s.stage_type,
-        "policy": s.policy,
-        "depends_on": s.dependency_names().collect::<Vec<_>>(),
-        "config": s.config_json(),
-        "phase": s.phase,
-        "gate": s.gate,
-    })
 }
 
 #[cfg(test)]

@@ -8,10 +8,9 @@ use std::sync::OnceLock;
 use rustc_hash::FxHashMap;
 
 use crate::metadata::{StageMetadata, StateKey, SCHEMA_VERSION};
+use crate::naming::{is_identifier, is_valid_stage_type, RESERVED_KEYS};
+use crate::spec::Severity;
 use crate::suggest;
-
-/// The state keys every run starts with; no stage may write them (contract §2).
-pub const RESERVED_KEYS: &[&str] = &["context", "adapter_request", "payload", "results", "job_id"];
 
 /// The link-time slice every `#[stage]` registers into. Its name is unique to stage-core and
 /// never changes between versions: two major versions of stage-core in one binary make linkme
@@ -20,15 +19,6 @@ pub const RESERVED_KEYS: &[&str] = &["context", "adapter_request", "payload", "r
 #[linkme::distributed_slice]
 #[doc(hidden)]
 pub static STAGE_CORE_STAGE_REGISTRY: [StageMetadata];
-
-/// How serious a registry problem is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    /// Resolved by a documented rule; an error in strict mode.
-    Warning,
-    /// The registration was left out.
-    Error,
-}
 
 /// A problem found while building a registry. Invalid registrations are left out, never
 /// panicked on; a host decides with [`StageRegistry::check`] whether to refuse to start.
@@ -66,8 +56,10 @@ pub enum RegistryProblem {
 }
 
 impl RegistryProblem {
-    /// How serious it is. A deliberate replacement is not a problem at all and is not reported;
-    /// two registrations both claiming to replace are a warning.
+    /// How serious it is (the severity of pipeline-file diagnostics: never `Info` here). A
+    /// deliberate replacement is not a problem at all and is not reported; two registrations
+    /// both claiming to replace are a warning (resolved by a documented rule; an error in
+    /// strict mode); any other problem is an error (the registration was left out).
     pub fn severity(&self) -> Severity {
         match self {
             RegistryProblem::Duplicate { .. } => Severity::Warning,
@@ -260,18 +252,6 @@ fn prefer(a: &StageMetadata, b: &StageMetadata) -> Ordering {
     b.is_replacement().cmp(&a.is_replacement()).then_with(|| a.location().cmp(&b.location()))
 }
 
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && s != "_"
-}
-
-/// Whether `s` is a valid stage type (`^[A-Za-z0-9_-]+$`).
-pub fn is_valid_stage_type(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 /// Every rule a registration must follow; the same rules `#[stage]` checks at compile time.
 pub fn validate(m: &StageMetadata) -> Vec<String> {
     let mut reasons = Vec::new();
@@ -383,6 +363,7 @@ impl StageRegistry {
                 match p.severity() {
                     Severity::Warning => tracing::warn!(target: "stage_core::registry", "{p}"),
                     Severity::Error => tracing::error!(target: "stage_core::registry", "{p}"),
+                    Severity::Info => tracing::info!(target: "stage_core::registry", "{p}"),
                 }
             }
             // A declared replacement is no problem, but never silent.

@@ -1,20 +1,6 @@
 //! Nearest-name suggestions for error messages ("did you mean `state_key`?").
 
-/// Edit distance between two strings (Levenshtein, by `char`).
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
+pub use crate::naming::edit_distance;
 
 /// The candidates close enough to `name` to be worth suggesting, nearest first
 /// (ties keep the candidates' order), at most `max` of them.
@@ -58,13 +44,6 @@ pub fn did_you_mean(suggestions: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn distance_counts_edits() {
-        assert_eq!(edit_distance("state_key", "state_key"), 0);
-        assert_eq!(edit_distance("state_kye", "state_key"), 2);
-        assert_eq!(edit_distance("", "abc"), 3);
-    }
 
     #[test]
     fn nearest_orders_by_distance_and_filters_far_names() {

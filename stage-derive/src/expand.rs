@@ -319,7 +319,9 @@ fn generate(args: &Args, f: &StageFn<'_>, body: Option<&Group>) -> TokenStream {
     ast::strip_param_attrs(&mut item);
     // Inputs are `&T` with `T` the stored type: a `&Vec<T>` input cannot be the `&[T]` clippy
     // asks for (a slice is not a state value).
-    item.attrs.push(syn::parse_quote!(#[allow(clippy::ptr_arg)]));
+    item.attrs.push(
+        syn::parse_quote!(#[allow(clippy::ptr_arg, reason = "`#[stage]` binds inputs by their stored type")]),
+    );
     // The stage's body is compiled once, as the function: never inlined into its call glue
     // (which would compile it a second time, for no gain: the glue is called through a
     // pointer). A function with an `#[inline]` attribute of its own keeps it.
@@ -347,7 +349,7 @@ fn generate(args: &Args, f: &StageFn<'_>, body: Option<&Group>) -> TokenStream {
         #item
 
         #[doc(hidden)]
-        #[allow(non_upper_case_globals)]
+        #[allow(non_upper_case_globals, reason = "named after the stage function")]
         #[#p::linkme::distributed_slice(#p::STAGE_CORE_STAGE_REGISTRY)]
         #[linkme(crate = #p::linkme)]
         #vis static #static_name: #krate::StageMetadata = {

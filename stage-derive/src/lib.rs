@@ -6,6 +6,11 @@ mod attr;
 mod ctxt;
 mod expand;
 mod fallback;
+// The naming rules are stage-core's own file, compiled here too (as serde_derive includes
+// serde_derive_internals), so the macro and the runtime check the same rules; it uses only std.
+#[path = "../../stage-core/src/naming.rs"]
+#[expect(unreachable_pub, reason = "the shared file's items are `pub` in stage-core, crate-private here")]
+mod naming;
 mod suggest;
 mod valid;
 

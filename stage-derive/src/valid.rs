@@ -7,9 +7,7 @@ use syn::{LitStr, Type};
 use crate::ast::{ParamKind, StageFn};
 use crate::attr::{Args, KeySpec};
 use crate::ctxt::Ctxt;
-
-/// Keys every run starts with (contract §2); stage-core's `RESERVED_KEYS`.
-const RESERVED_KEYS: &[&str] = &["context", "adapter_request", "payload", "results", "job_id"];
+use crate::naming::{is_identifier, is_valid_stage_type, RESERVED_KEYS};
 
 pub(crate) fn check(cx: &mut Ctxt, args: &Args, f: &StageFn<'_>) {
     signature(cx, f);
@@ -48,10 +46,6 @@ fn signature(cx: &mut Ctxt, f: &StageFn<'_>) {
     }
 }
 
-fn is_valid_stage_type(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 fn stage_type(cx: &mut Ctxt, args: &Args) {
     match args.stage_type.get() {
         // Given with a malformed value: already reported.
@@ -75,13 +69,6 @@ fn stage_type(cx: &mut Ctxt, args: &Args) {
         ),
         Some(_) => {}
     }
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && s != "_"
 }
 
 pub(crate) fn keys(args: &Args) -> Vec<&LitStr> {

@@ -96,7 +96,7 @@ pub mod client;
 pub mod codec;
 mod worker;
 // The `#[restate_sdk::workflow]` macro generates undocumented methods.
-#[allow(missing_docs)]
+#[expect(missing_docs, reason = "the `#[restate_sdk::workflow]` macro generates undocumented methods")]
 pub mod workflow;
 
 use std::future::Future;

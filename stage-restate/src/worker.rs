@@ -148,7 +148,7 @@ impl Worker {
             rebase_absolute_paths: self.config.rebase_paths,
             // A gate evaluates once per step: the workflow waits between evaluations on
             // durable timers, not on a worker's thread.
-            max_wait: stage.meta.can_park().then_some(Duration::ZERO),
+            max_wait: stage.meta.parks().then_some(Duration::ZERO),
         });
         let out = runner.run_stage(plan, state, idx);
         let Some(line) = out.report.stages.into_iter().next() else {

@@ -190,7 +190,7 @@ impl StageRun {
             ctx.set("status", Json(run.status_json(&job, plan, "running", Some(&stage.name), None)));
             let mut evaluations: u32 = 0;
             let ended = loop {
-                if stage.meta.can_park() {
+                if stage.meta.parks() {
                     drain_signals(&ctx, &mut run).await?;
                 }
                 evaluations = evaluations.saturating_add(1);

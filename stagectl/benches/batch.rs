@@ -65,7 +65,7 @@ fn wrap(i: usize, m: &'static StageMetadata) -> &'static StageMetadata {
         .with_version(m.version())
         .with_output_handler(m.output_handler())
         .with_output_counter(m.output_counter())
-        .with_parks(m.can_park())
+        .with_parks(m.parks())
         .with_replaces(m.is_replacement());
     if let Some(c) = m.config() {
         w = w.with_config(*c);

@@ -32,7 +32,7 @@ pub(crate) fn metadata_json(registry: &StageRegistry, m: &StageMetadata) -> Valu
         "config": config,
         "resources": m.resources().iter().map(|r| r.ty().name()).collect::<Vec<_>>(),
         "dependencies": m.dependencies(),
-        "parks": m.can_park(),
+        "parks": m.parks(),
         "output_handler": m.output_handler().name,
         "output_counter": m.output_counter().name,
         "defined_at": {
@@ -91,7 +91,7 @@ pub(crate) fn describe_text(registry: &StageRegistry, m: &StageMetadata) -> Stri
     if !m.dependencies().is_empty() {
         line(&mut s, "needs", m.dependencies().join(", "));
     }
-    if m.can_park() {
+    if m.parks() {
         line(&mut s, "parks", "yes: a gate; it may park a run".into());
     }
     line(&mut s, "counter", m.output_counter().name.to_owned());

@@ -1,5 +1,5 @@
 //! Shared by stagectl's integration tests: running the binary, a local PDF server, test data.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test binaries, each using a part")]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

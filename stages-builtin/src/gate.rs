@@ -35,8 +35,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use stage_core::policy::duration_from_secs;
-use stage_core::spec::{Baselines, Eval, FieldRef, MAX_GATE_WAIT_SECONDS, MIN_GATE_PAUSE_SECONDS};
-use stage_core::{stage, BoxError, StageContext};
+use stage_core::spec::{Eval, MAX_GATE_WAIT_SECONDS, MIN_GATE_PAUSE_SECONDS};
+use stage_core::{gate as gate_check, stage, BoxError, StageContext};
 
 use crate::types::Document;
 
@@ -126,11 +126,7 @@ pub fn gate(ctx: &StageContext, #[config] _config: &GateConfig) -> Result<Option
     let prefix = format!("gate.{}", def.name);
     let ledger_err = |source: BoxError| GateError::Ledger { gate: def.name.clone(), source };
 
-    let mut baselines: Baselines = ledger
-        .get(job, &format!("{prefix}.baselines"))
-        .map_err(ledger_err)?
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
+    let mut baselines = gate_check::load_baselines(ledger, job, &def.name).map_err(ledger_err)?;
 
     let mut timeout = def.timeout_seconds.map(|t| duration_from_secs(t, MAX_GATE_WAIT_SECONDS));
     if let Some(cap) = ctx.host().max_wait {
@@ -150,19 +146,9 @@ pub fn gate(ctx: &StageContext, #[config] _config: &GateConfig) -> Result<Option
     let mut attempts: u32 = 0;
     let passed = loop {
         attempts = attempts.saturating_add(1);
-        let read_error = std::cell::RefCell::new(None);
-        let lookup = |f: &FieldRef| -> Option<Value> {
-            let r = match f {
-                FieldRef::Ledger(k) => ledger.get(job, k),
-                FieldRef::Metadata(k) => ledger.get_metadata(job, k),
-            };
-            r.unwrap_or_else(|e| {
-                read_error.borrow_mut().get_or_insert(e);
-                None
-            })
-        };
-        let eval = def.condition.evaluate(&lookup, &mut baselines);
-        if let Some(e) = read_error.into_inner() {
+        let gate_check::GateCheck { eval, read_error } =
+            gate_check::check(&def.condition, ledger, job, &mut baselines);
+        if let Some(e) = read_error {
             return Err(ledger_err(e));
         }
         if eval == Eval::True {

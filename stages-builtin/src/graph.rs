@@ -281,7 +281,6 @@ fn collect_orphans<'a>(tx: &Transaction<'_>, ids: impl Iterator<Item = &'a Strin
 
 /// Writes the entities as graph nodes (shared by all jobs) and the claims as edges between
 /// them, replacing what this job wrote before; counts the nodes written.
-#[allow(clippy::ptr_arg)] // The state holds `Vec`s: the parameter types name the state's types.
 #[stage(type = "knowledge-graph", state_key = "graph_receipt", dependencies = ["extract"])]
 pub fn knowledge_graph(
     ctx: &StageContext,

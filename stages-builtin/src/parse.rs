@@ -31,7 +31,6 @@ pub enum ParseError {
 /// Builds the `document` from the ingested records, or enriches a delivered `document` with the
 /// records' metadata (title when empty, authors, DOI, year, record ids) instead of replacing it.
 #[stage(type = "parse", state_key = "document")]
-#[allow(clippy::ptr_arg)] // state inputs are bound by their stored type
 pub fn parse(
     ctx: &StageContext,
     payloads: &Vec<Record>,

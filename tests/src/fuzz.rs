@@ -1083,7 +1083,7 @@ fn check_detailed(text: &str) -> Result<Outcome, Finding> {
 fn check_with_file(text: &str, file: &Path) -> Result<Outcome, Finding> {
     let lines = line_lengths(text);
     let registry = standin_registry();
-    let is_gate = |t: &str| registry.get_metadata(t).is_some_and(StageMetadata::can_park);
+    let is_gate = |t: &str| registry.get_metadata(t).is_some_and(StageMetadata::parks);
     let mut outcome = Outcome::default();
 
     // The pipeline loader, on text.

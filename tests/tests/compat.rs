@@ -43,7 +43,7 @@ fn every_shared_file_runs_end_to_end_and_two_phase_files_park_then_complete() {
         let events = Arc::new(CollectingSink::new());
         let runner = Runner::new().with_ledger(ledger.clone()).with_events(events.clone());
         let out = runner.run(&plan, job(&source));
-        let has_gate = plan.stages.iter().any(|s| s.meta.can_park());
+        let has_gate = plan.stages.iter().any(|s| s.meta.parks());
         let name = file.display();
         if !has_gate {
             assert_eq!(out.report.status, RunStatus::Completed, "{name}: {:#?}", out.report);

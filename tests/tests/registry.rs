@@ -180,8 +180,8 @@ fn no_key_stages_keep_their_raw_output_and_gates_declare_they_park() {
     assert_eq!((count, written.len()), (Some(0), 0));
 
     let gate = StageRegistry::global().get_metadata("test-gate").unwrap();
-    assert!(gate.can_park());
-    assert!(!noop.can_park());
+    assert!(gate.parks());
+    assert!(!noop.parks());
     assert_eq!(gate.dependencies(), ["@ledger"]);
     let later = ctx("later");
     call("test-gate", &later, &[]).unwrap();

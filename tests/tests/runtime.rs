@@ -194,6 +194,87 @@ fn metadata_overrides_must_keep_the_number_of_keys() {
     );
 }
 
+/// Writes `note`.
+#[stage(type = "note-first", state_key = "note", counter = one)]
+fn note_first() -> String {
+    "first".to_owned()
+}
+
+/// Writes `note` again, later.
+#[stage(type = "note-second", state_key = "note", counter = one)]
+fn note_second() -> String {
+    "second".to_owned()
+}
+
+/// Would write `note`, but writes nothing.
+#[stage(type = "note-none", state_key = "note", counter = one)]
+fn note_none() -> Option<String> {
+    None
+}
+
+/// Reads `note`.
+#[stage(type = "note-read", state_key = "heard", counter = one)]
+fn note_read(note: &String) -> String {
+    note.clone()
+}
+
+/// A reader whose nearest writer wrote nothing falls back to the nearest writer that did, by
+/// execution order (here the reverse of declaration order, so positions are not indices).
+#[test]
+fn a_reader_falls_back_to_the_nearest_writer_that_wrote() {
+    let yaml = "\
+name: notes
+version: 2025-01-01
+stages:
+  - name: read
+    type: note-read
+    depends_on: [none]
+  - name: none
+    type: note-none
+    depends_on: [second]
+  - name: second
+    type: note-second
+    depends_on: [first]
+  - name: first
+    type: note-first
+";
+    let three = plan(yaml).unwrap();
+    let out = Runner::new().run(&three, job());
+    assert_eq!(out.report.status, RunStatus::Completed, "{:?}", out.report);
+    assert!(out.state.written("none", "note").is_none());
+    assert_eq!(out.report.results["read"]["output"], "second");
+    let without_second =
+        yaml.replace("    depends_on: [second]\n  - name: second\n    type: note-second\n", "");
+    let two = plan(&without_second).unwrap();
+    let out = Runner::new().run(&two, job());
+    assert_eq!(out.report.results["read"]["output"], "first");
+}
+
+/// The override's keys follow the same naming rules as `#[stage]` and the registry
+/// (stage-core's `naming.rs`): `_` alone is refused everywhere, a `_`-led name is accepted.
+#[test]
+fn metadata_overrides_refuse_underscore_alone_as_a_key_like_the_macro() {
+    let with_key = |key: &str| {
+        let yaml = LINEAR.replace(
+            "    type: chunk\n",
+            &format!("    type: chunk\n    metadata_overrides:\n      state_key: {key}\n"),
+        );
+        // Without `tally`, which reads `chunks`: only the key itself can be wrong.
+        yaml.split("  - name: tally").next().unwrap_or_default().to_owned()
+    };
+    let errs = errors(&with_key("_"));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains("error: stage `chunk`: state key `_` in metadata_overrides is not usable"),
+        "{}",
+        errs[0]
+    );
+    assert!(!stage_core::naming::is_identifier("_"));
+    let plan = plan(&with_key("_passages")).unwrap();
+    let chunk = &plan.stages[plan.stage_index("chunk").unwrap()];
+    assert_eq!(chunk.keys(), ["_passages"]);
+}
+
 #[test]
 fn metadata_overrides_move_the_output_and_checks_use_them() {
     let yaml = LINEAR.replace(

@@ -100,7 +100,6 @@ struct Call {
     ledger: Arc<dyn Ledger>,
     clock: Arc<dyn Clock>,
     host: Arc<HostSettings>,
-    spec_json: Arc<serde_json::Value>,
     gate: Option<Arc<crate::spec::EffectiveGate>>,
     config: Option<crate::ConfigValue>,
     resources: Vec<crate::ResourceValue>,
@@ -117,7 +116,6 @@ impl Call {
             ledger: &self.ledger,
             clock: &self.clock,
             host: &self.host,
-            spec_json: &self.spec_json,
             gate: self.gate.as_ref(),
             config: self.config.as_ref(),
             resources: &self.resources,
@@ -135,7 +133,6 @@ struct CallRef<'a> {
     ledger: &'a Arc<dyn Ledger>,
     clock: &'a Arc<dyn Clock>,
     host: &'a Arc<HostSettings>,
-    spec_json: &'a Arc<serde_json::Value>,
     gate: Option<&'a Arc<crate::spec::EffectiveGate>>,
     config: Option<&'a crate::ConfigValue>,
     resources: &'a [crate::ResourceValue],
@@ -153,7 +150,6 @@ impl CallRef<'_> {
         let ctx = StageContext::new(self.job.clone(), self.name, self.meta.stage_type())
             .with_ledger(self.ledger.clone())
             .with_clock(self.clock.clone())
-            .with_stage_spec(self.spec_json.clone())
             .with_gate(self.gate.cloned())
             .with_host(self.host.clone());
         match self.cancel {
@@ -405,7 +401,6 @@ impl Runner {
 
     /// Runs what can run until nothing can: up to `workers` stages at once on the scope's
     /// threads, their ends received on the channel.
-    #[allow(clippy::type_complexity)]
     fn drive(
         &self,
         plan: &Plan,
@@ -509,7 +504,7 @@ impl Runner {
         let policy = Some(policy);
         let max_attempts = policy.map_or(1, |p| p.max_attempts.max(1));
         // A gate's waiting is governed by its own timing, never by the policy's timeout.
-        let timeout = policy.filter(|_| !stage.meta.can_park()).map(|p| {
+        let timeout = policy.filter(|_| !stage.meta.parks()).map(|p| {
             crate::policy::duration_from_secs(p.timeout_seconds, crate::policy::MAX_BACKOFF_SECONDS)
         });
         let breaker = policy.and_then(|p| p.circuit_breaker.as_ref());
@@ -581,7 +576,6 @@ impl Runner {
                 ledger: &self.ledger,
                 clock: &self.clock,
                 host: &self.host,
-                spec_json: &stage.spec_json,
                 gate: stage.gate.as_ref(),
                 config: stage.config.as_ref(),
                 resources: &stage.resources,
@@ -597,7 +591,6 @@ impl Runner {
                     ledger: self.ledger.clone(),
                     clock: self.clock.clone(),
                     host: self.host.clone(),
-                    spec_json: stage.spec_json.clone(),
                     gate: stage.gate.clone(),
                     config: stage.config.clone(),
                     resources: stage.resources.clone(),
@@ -657,7 +650,7 @@ impl Runner {
                 };
                 Ended::Failed(e.to_string(), kind)
             }
-            (Ok(_), Some(reason)) if meta.can_park() => Ended::Parked(reason),
+            (Ok(_), Some(reason)) if meta.parks() => Ended::Parked(reason),
             (Ok(_), Some(_)) => Ended::Failed(
                 format!(
                     "asked to park the run, but stage type `{}` is not declared `#[stage(parks)]`",
@@ -1018,7 +1011,7 @@ fn farther<'a>(
     key: &str,
     written: &dyn Fn(usize) -> Option<&'a SharedValue>,
 ) -> (Option<&'a SharedValue>, Vec<usize>) {
-    let position = |j: usize| plan.order.iter().position(|&o| o == j).unwrap_or(0);
+    let position = |j: usize| plan.positions.get(j).copied().unwrap_or(0);
     let mut heap: std::collections::BinaryHeap<(usize, usize)> = binding
         .iter()
         .filter_map(|p| match p {

@@ -145,22 +145,23 @@ impl RunReport {
 /// ```
 #[derive(Clone, Default)]
 pub struct Results {
-    from: From,
+    source: ResultsSource,
     /// The completed stages sorted by name, with their JSON, computed on the first read.
     read: OnceLock<Vec<(Arc<str>, serde_json::Value)>>,
 }
 
+/// Where a [`Results`] reads its entries from.
 #[derive(Clone)]
-enum From {
+enum ResultsSource {
     /// A run's records, shared with its state.
     Run(Arc<Records>),
     /// Read back from JSON, sorted by name.
     Stored(Vec<(Arc<str>, serde_json::Value)>),
 }
 
-impl Default for From {
+impl Default for ResultsSource {
     fn default() -> Self {
-        From::Stored(Vec::new())
+        ResultsSource::Stored(Vec::new())
     }
 }
 
@@ -171,13 +172,13 @@ fn json_of(v: &SharedValue) -> serde_json::Value {
 impl Results {
     /// The results of the completed stages among `records`.
     pub(crate) fn of(records: Arc<Records>) -> Self {
-        Results { from: From::Run(records), read: OnceLock::new() }
+        Results { source: ResultsSource::Run(records), read: OnceLock::new() }
     }
 
     fn read(&self) -> &[(Arc<str>, serde_json::Value)] {
-        match &self.from {
-            From::Stored(entries) => entries,
-            From::Run(records) => self.read.get_or_init(|| {
+        match &self.source {
+            ResultsSource::Stored(entries) => entries,
+            ResultsSource::Run(records) => self.read.get_or_init(|| {
                 let mut entries: Vec<(Arc<str>, serde_json::Value)> = records
                     .records
                     .iter()
@@ -214,21 +215,21 @@ impl Results {
 
     /// Whether stage `name` has a result.
     pub fn contains_key(&self, name: &str) -> bool {
-        match &self.from {
-            From::Run(records) => records
+        match &self.source {
+            ResultsSource::Run(records) => records
                 .names
                 .iter()
                 .zip(&records.records)
                 .any(|(k, r)| **k == *name && r.status == StageStatus::Completed),
-            From::Stored(_) => self.find(name).is_some(),
+            ResultsSource::Stored(_) => self.find(name).is_some(),
         }
     }
 
     /// How many stages have a result.
     pub fn len(&self) -> usize {
-        match &self.from {
-            From::Stored(entries) => entries.len(),
-            From::Run(records) => {
+        match &self.source {
+            ResultsSource::Stored(entries) => entries.len(),
+            ResultsSource::Run(records) => {
                 records.records.iter().filter(|r| r.status == StageStatus::Completed).count()
             }
         }
@@ -296,6 +297,6 @@ impl<'de> Deserialize<'de> for Results {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
         let entries = map.into_iter().map(|(name, json)| (Arc::from(name), json)).collect();
-        Ok(Results { from: From::Stored(entries), read: OnceLock::new() })
+        Ok(Results { source: ResultsSource::Stored(entries), read: OnceLock::new() })
     }
 }

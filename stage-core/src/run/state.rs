@@ -40,7 +40,7 @@ pub struct StageRecord {
 impl StageRecord {
     /// A record of a stage that wrote nothing (yet): the runtime gives it its values with
     /// [`RunState::record`].
-    #[allow(clippy::too_many_arguments)]
+    #[expect(clippy::too_many_arguments, reason = "a record's fields, set once by the runtime")]
     pub(crate) fn new(
         status: StageStatus,
         meta: &'static StageMetadata,
@@ -297,50 +297,12 @@ impl RunState {
     /// A host storing runs in a format of its own restores them with [`RunState::restore`].
     pub fn from_json(value: serde_json::Value, plan: &Plan) -> Result<RunState, StateError> {
         let stored: Stored = serde_json::from_value(value).map_err(|e| StateError(e.to_string()))?;
-        let mut state = RunState::new(stored.job);
-        for (name, rec) in stored.stages {
-            let stage = plan.stages.iter().find(|s| s.name == name).ok_or_else(|| {
-                StateError(format!("stage `{name}` is not in pipeline `{}`", plan.pipeline.name))
-            })?;
-            let keys = stage.keys();
-            let outputs = stage.meta.outputs();
-            let mut written = Vec::new();
-            for (k, v) in rec.written {
-                let pos = keys.iter().position(|x| *x == k).ok_or_else(|| {
-                    StateError(format!("stage `{name}` no longer writes `{k}` (it writes {keys:?})"))
-                })?;
-                let ty = outputs
-                    .get(pos)
-                    .ok_or_else(|| StateError(format!("stage `{name}` declares no type for `{k}`")))?;
-                let value = ty.deserialize(v).map_err(|e| {
-                    StateError(format!(
-                        "stage `{name}`, key `{k}`: stored value is not a `{}`: {e}",
-                        ty.ty().name()
-                    ))
-                })?;
-                written.push((k, value));
-            }
-            let raw = match (rec.raw, outputs.first()) {
-                (Some(v), Some(ty)) if keys.is_empty() => Some(ty.deserialize(v).map_err(|e| {
-                    StateError(format!("stage `{name}`: stored output is not a `{}`: {e}", ty.ty().name()))
-                })?),
-                _ => None,
-            };
-            let report = rec.report;
-            let record = StageRecord::new(
-                rec.status,
-                stage.meta,
-                raw,
-                report.as_ref().map_or(0, |r| r.attempts),
-                report.as_ref().map_or(0, |r| r.output_count),
-                report.as_ref().map_or(0, |r| r.duration_ms),
-                report.as_ref().and_then(|r| r.message.clone()),
-                report.and_then(|r| r.failure),
-                keys.len(),
-            );
-            state.record(stage, record, &mut written, None);
-        }
-        Ok(state)
+        let stages = stored
+            .stages
+            .into_iter()
+            .map(|(name, rec)| rec.typed(name, plan))
+            .collect::<Result<Vec<_>, _>>()?;
+        RunState::restore(stored.job, plan, stages)
     }
 }
 
@@ -414,6 +376,40 @@ struct StoredRecord {
     raw: Option<serde_json::Value>,
     #[serde(default)]
     report: Option<StageReport>,
+}
+
+impl StoredRecord {
+    /// The record with its values typed through the metadata of stage `name` in `plan`.
+    fn typed(self, name: String, plan: &Plan) -> Result<RestoredStage, StateError> {
+        let stage = plan.stages.iter().find(|s| s.name == name).ok_or_else(|| {
+            StateError(format!("stage `{name}` is not in pipeline `{}`", plan.pipeline.name))
+        })?;
+        let keys = stage.keys();
+        let outputs = stage.meta.outputs();
+        let mut written = Vec::with_capacity(self.written.len());
+        for (k, v) in self.written {
+            let pos = keys.iter().position(|x| *x == k).ok_or_else(|| {
+                StateError(format!("stage `{name}` no longer writes `{k}` (it writes {keys:?})"))
+            })?;
+            let ty = outputs
+                .get(pos)
+                .ok_or_else(|| StateError(format!("stage `{name}` declares no type for `{k}`")))?;
+            let value = ty.deserialize(v).map_err(|e| {
+                StateError(format!(
+                    "stage `{name}`, key `{k}`: stored value is not a `{}`: {e}",
+                    ty.ty().name()
+                ))
+            })?;
+            written.push((k, value));
+        }
+        let raw = match (self.raw, outputs.first()) {
+            (Some(v), Some(ty)) if keys.is_empty() => Some(ty.deserialize(v).map_err(|e| {
+                StateError(format!("stage `{name}`: stored output is not a `{}`: {e}", ty.ty().name()))
+            })?),
+            _ => None,
+        };
+        Ok(RestoredStage { name, status: self.status, report: self.report, written, raw })
+    }
 }
 
 struct Values<'a>(&'a [(String, SharedValue)]);

@@ -20,7 +20,7 @@ pub(crate) fn graph(
 ) -> Result<ExitCode, CliError> {
     let loaded = spec::load_file(pipeline)?;
     let p = &loaded.value;
-    let parks = |t: &str| registry.get_metadata(t).is_some_and(|m| m.can_park());
+    let parks = |t: &str| registry.get_metadata(t).is_some_and(|m| m.parks());
     if json {
         let nodes: Vec<_> = p
             .stages

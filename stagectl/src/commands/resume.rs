@@ -5,8 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use stage_core::spec::{Baselines, Eval, FieldRef};
+use stage_core::spec::Eval;
 use stage_core::{Ledger, Plan, RunState, RunStatus, StageRegistry, StageStatus};
 use stages_builtin::ledger::SqliteLedger;
 
@@ -50,21 +49,13 @@ fn gate_holds(r: &Resumable, ledger: &dyn Ledger) -> Result<bool, CliError> {
     let Some(idx) = r.parked_at else { return Ok(true) };
     let Some(gate) = &r.plan.stages[idx].gate else { return Ok(true) };
     let job = r.state.job.job_id.as_str();
-    let mut baselines: Baselines = ledger
-        .get(job, &format!("gate.{}.baselines", gate.name))?
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
-    let lookup = |f: &FieldRef| -> Option<Value> {
-        let r = match f {
-            FieldRef::Ledger(k) => ledger.get(job, k),
-            FieldRef::Metadata(k) => ledger.get_metadata(job, k),
-        };
-        r.unwrap_or_else(|e| {
-            tracing::warn!(job, "ledger read failed: {e}");
-            None
-        })
-    };
-    Ok(gate.condition.evaluate(&lookup, &mut baselines) == Eval::True)
+    let mut baselines = stage_core::gate::load_baselines(ledger, job, &gate.name)?;
+    // The same check as the `gate` stage's; an unreadable field counts as not set here.
+    let check = stage_core::gate::check(&gate.condition, ledger, job, &mut baselines);
+    if let Some(e) = check.read_error {
+        tracing::warn!(job, "ledger read failed: {e}");
+    }
+    Ok(check.eval == Eval::True)
 }
 
 fn continue_run(

@@ -160,19 +160,12 @@ impl JobSource {
 /// id repeats (the first ten problems, each named). Returns the submitted ids.
 fn check_batch(arg: &str) -> Result<HashSet<String>, CliError> {
     let mut source = JobSource::open(arg)?;
-    let mut ids = HashSet::new();
+    let mut ids = BatchIds::default();
     let mut problems: Vec<String> = Vec::new();
     while let Some(job) = source.next_job() {
         let problem = match job {
             Err(e) => Some(e.to_string()),
-            Ok(job) => match Job::check_id(&job.job_id) {
-                Err(e) => Some(e),
-                Ok(()) if !ids.insert(job.job_id.clone()) => Some(format!(
-                    "job id `{}` appears more than once in the batch: give every job its own `job_id`",
-                    job.job_id
-                )),
-                Ok(()) => None,
-            },
+            Ok(job) => ids.check(&job).err(),
         };
         problems.extend(problem);
         if problems.len() >= 10 {
@@ -180,9 +173,46 @@ fn check_batch(arg: &str) -> Result<HashSet<String>, CliError> {
         }
     }
     if problems.is_empty() {
-        Ok(ids)
+        Ok(ids.ids)
     } else {
         Err(problems.join("\n").into())
+    }
+}
+
+/// A batch's job ids, checked as they come: each has the job-id syntax ([`Job::check_id`]) and
+/// appears once (two runs under one id would share one record and ledger). The one check of
+/// `stagectl run` ([`check_batch`]) and `stagectl submit --restate` ([`expand_jobs`]).
+#[derive(Default)]
+struct BatchIds {
+    ids: HashSet<String>,
+}
+
+impl BatchIds {
+    /// Whether the id has the job-id syntax; the error names the id and the rule.
+    fn syntax(job: &Job) -> Result<(), String> {
+        Job::check_id(&job.job_id)
+    }
+
+    /// Records the id; an error when the batch already has it, naming the job it is a record
+    /// of when it came from expanding one (`request_id`).
+    fn once(&mut self, job: &Job) -> Result<(), String> {
+        if self.ids.insert(job.job_id.clone()) {
+            return Ok(());
+        }
+        let why = match job.metadata.get("request_id").and_then(|v| v.as_str()) {
+            Some(request) => format!(" (a record of job `{request}`)"),
+            None => String::new(),
+        };
+        Err(format!(
+            "job id `{}`{why} appears more than once in the batch: give every job its own `job_id`",
+            job.job_id
+        ))
+    }
+
+    /// Both checks, the syntax first.
+    fn check(&mut self, job: &Job) -> Result<(), String> {
+        Self::syntax(job)?;
+        self.once(job)
     }
 }
 
@@ -191,7 +221,7 @@ fn check_batch(arg: &str) -> Result<HashSet<String>, CliError> {
 /// [`stages_builtin::ingest::expand_job`] for the ids), then checked for repeated ids, which are
 /// refused before anything runs (two runs under one id would share one record and ledger).
 pub fn expand_jobs(plan: &Plan, jobs: Vec<Job>) -> Result<Vec<Job>, CliError> {
-    let bad: Vec<String> = jobs.iter().filter_map(|j| Job::check_id(&j.job_id).err()).take(10).collect();
+    let bad: Vec<String> = jobs.iter().filter_map(|j| BatchIds::syntax(j).err()).take(10).collect();
     if !bad.is_empty() {
         return Err(bad.join("\n").into());
     }
@@ -199,19 +229,9 @@ pub fn expand_jobs(plan: &Plan, jobs: Vec<Job>) -> Result<Vec<Job>, CliError> {
     for job in &jobs {
         out.extend(stages_builtin::ingest::expand_for_plan(plan, job));
     }
-    let mut seen = std::collections::HashSet::with_capacity(out.len());
+    let mut ids = BatchIds::default();
     for job in &out {
-        if !seen.insert(job.job_id.as_str()) {
-            let why = match job.metadata.get("request_id").and_then(|v| v.as_str()) {
-                Some(request) => format!(" (a record of job `{request}`)"),
-                None => String::new(),
-            };
-            return Err(format!(
-                "job id `{}`{why} appears more than once in the batch: give every job its own `job_id`",
-                job.job_id
-            )
-            .into());
-        }
+        ids.once(job)?;
     }
     Ok(out)
 }

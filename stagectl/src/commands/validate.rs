@@ -47,7 +47,7 @@ pub(crate) fn validate_file(registry: &StageRegistry, file: &Path, options: &Pla
                 diags.extend(e);
             }
         }
-        let is_gate = |t: &str| registry.get_metadata(t).is_some_and(stage_core::StageMetadata::can_park);
+        let is_gate = |t: &str| registry.get_metadata(t).is_some_and(stage_core::StageMetadata::parks);
         diags.extend(spec::check(&spec, &is_gate).diagnostics);
         if let Some(policies) = &options.policies {
             diags.extend(policies.check_names(&spec));

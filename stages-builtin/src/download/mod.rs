@@ -424,7 +424,6 @@ fn fail(ctx: &StageContext, error: DownloadError) -> DownloadError {
 /// stage with `pdf_downloaded = false` and `pdf_download_error` in the ledger. A job with no
 /// URL, or whose file cannot be stored, is not retried: another attempt cannot fix it.
 #[stage(type = "download", state_key = "downloaded_files", dependencies = ["@ledger"])]
-#[allow(clippy::ptr_arg)] // `#[stage]` binds the state value's exact type.
 pub fn download(
     ctx: &StageContext,
     payloads: &Vec<Record>,

@@ -410,7 +410,6 @@ pub fn recorded_model_name(user: &str) -> Option<String> {
 /// (all-MiniLM-L6-v2 when found, else feature hashing; module docs), `batch_size` chunks per
 /// model call.
 #[stage(type = "embed", state_key = "embedding_batch")]
-#[allow(clippy::ptr_arg)] // state inputs are bound by their stored type
 pub fn embed(chunks: &Vec<Chunk>, #[config] config: &EmbedConfig) -> Result<EmbeddingBatch, EmbedError> {
     let forced = std::env::var(FORCE_EMBEDDER_ENV).ok();
     let embedder = select_embedder(config, forced.as_deref())?;

@@ -1,6 +1,6 @@
 //! Stand-ins for the built-in stage types, with the contract's keys and types (§4). Each test
 //! binary that declares `mod common;` registers them in its own global registry.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test binaries, each using a part")]
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

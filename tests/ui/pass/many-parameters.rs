@@ -11,7 +11,7 @@ pub struct Bias {
 
 /// Sums twelve inputs (the most the shared call functions take), the last one optional.
 #[stage(type = "sum-12", state_key = "sum")]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "a stage takes one parameter per input")]
 fn sum_12(
     a: &u64,
     b: &u64,
@@ -36,7 +36,7 @@ fn sum_12(
 /// Sums eleven inputs, the length of the context's stage name and the config's bias: thirteen
 /// parameters, more than the shared call functions take, so the call is written out.
 #[stage(type = "sum-13", state_key = "sum")]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "a stage takes one parameter per input")]
 fn sum_13(
     a: &u64,
     b: &u64,

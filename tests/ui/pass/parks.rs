@@ -8,6 +8,6 @@ fn approval_gate(ctx: &StageContext) {
 
 fn main() {
     let meta = StageRegistry::global().get_metadata("approval-gate").unwrap();
-    assert!(meta.can_park());
+    assert!(meta.parks());
     assert!(!meta.is_replacement());
 }

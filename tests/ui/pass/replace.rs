@@ -18,7 +18,7 @@ fn main() {
     let registry = StageRegistry::global();
     let meta = registry.get_metadata("split-words").unwrap();
     assert!(meta.is_replacement());
-    assert!(!meta.can_park());
+    assert!(!meta.parks());
     assert!(meta.description().starts_with("Splits a text on any whitespace"));
     // A deliberate replacement is not a problem.
     assert!(registry.problems().is_empty(), "{:?}", registry.problems());

@@ -22,7 +22,7 @@ fn main() {
     assert_eq!(meta.output_handler().name, "default");
     assert_eq!(meta.output_counter().name, "default");
     assert!(meta.config().is_none() && meta.resources().is_empty() && meta.dependencies().is_empty());
-    assert!(!meta.can_park() && !meta.is_replacement());
+    assert!(!meta.parks() && !meta.is_replacement());
     assert_eq!(meta.location().line, 7);
 
     // The generated glue calls the function with the input and returns its output.
