@@ -93,7 +93,7 @@ mod tests {
     #[test]
     fn the_limit_and_empty_inputs() {
         let a = vec![hit("x", "j"), hit("y", "j"), hit("z", "j")];
-        assert_eq!(reciprocal_rank_fusion(&[a.clone()], RRF_K, 2).len(), 2);
+        assert_eq!(reciprocal_rank_fusion(std::slice::from_ref(&a), RRF_K, 2).len(), 2);
         assert!(reciprocal_rank_fusion(&[a], RRF_K, 0).is_empty());
         assert!(reciprocal_rank_fusion(&[], RRF_K, 5).is_empty());
         assert!(reciprocal_rank_fusion(&[Vec::new(), Vec::new()], RRF_K, 5).is_empty());
