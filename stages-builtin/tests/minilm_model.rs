@@ -212,14 +212,15 @@ fn doc_scores(hits: &[stages_builtin::index::Hit], relevant: &[String]) -> (f64,
 
 /// The labelled queries of `examples/retrieval/queries.jsonl` (written for this project before
 /// any search was run on them) over the real records: the model and the hybrid beat feature
-/// hashing and BM25, and the model alone reaches recall@5 ≥ 0.8 and MRR@10 ≥ 0.6.
+/// hashing and are no worse than BM25, and the model alone reaches recall@5 ≥ 0.8 and MRR@10 ≥ 0.6.
 /// `bench/retrieval.py` measures the same through `stagectl` and the whole README pipeline.
 #[test]
-fn model_retrieval_on_real_records_beats_hashing_and_bm25() {
+fn model_retrieval_on_real_records_beats_hashing_and_matches_bm25() {
     use stages_builtin::fusion::{reciprocal_rank_fusion, RRF_K};
     use stages_builtin::store::Store;
 
-    let Some(dir) = model_dir_or_skip("model_retrieval_on_real_records_beats_hashing_and_bm25") else {
+    let Some(dir) = model_dir_or_skip("model_retrieval_on_real_records_beats_hashing_and_matches_bm25")
+    else {
         return;
     };
     let chunks = real_record_chunks();
@@ -270,12 +271,19 @@ fn model_retrieval_on_real_records_beats_hashing_and_bm25() {
     );
     assert!(model.0 >= 0.8 && model.1 >= 0.6, "the model: recall@5 {:.3}, MRR@10 {:.3}", model.0, model.1);
     for (name, (r, m)) in [("model", model), ("hybrid", hybrid)] {
-        for (base, (br, bm)) in [("hashing", hashing), ("bm25", bm25)] {
-            // Beat: no worse on either measure, better on at least one.
-            assert!(
-                r >= br && m >= bm && (r > br || m > bm),
-                "{name} ({r:.3} / {m:.3}) must beat {base} ({br:.3} / {bm:.3})"
-            );
-        }
+        // Beat hashing: no worse on either measure, better on at least one.
+        let (hr, hm) = hashing;
+        assert!(
+            r >= hr && m >= hm && (r > hr || m > hm),
+            "{name} ({r:.3} / {m:.3}) must beat hashing ({hr:.3} / {hm:.3})"
+        );
+        // No worse than BM25. Over these first chunks BM25 is perfect too, so "better" cannot
+        // show here; over the whole records (bench/retrieval.py, BENCHMARKS.md §9) the model
+        // and the hybrid reach MRR@10 1.000 against BM25's 0.986.
+        let (br, bm) = bm25;
+        assert!(
+            r >= br && m >= bm,
+            "{name} ({r:.3} / {m:.3}) must be no worse than bm25 ({br:.3} / {bm:.3})"
+        );
     }
 }
