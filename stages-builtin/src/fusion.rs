@@ -26,7 +26,7 @@
 //! assert!((fused[0].score - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-12);
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::index::Hit;
 
@@ -41,10 +41,10 @@ pub const RRF_K: f64 = 60.0;
 pub fn reciprocal_rank_fusion(rankings: &[Vec<Hit>], k: f64, limit: usize) -> Vec<Hit> {
     let mut fused: HashMap<(&str, &str), (f64, &Hit)> = HashMap::new();
     for ranking in rankings {
-        let mut seen: HashMap<(&str, &str), ()> = HashMap::with_capacity(ranking.len());
+        let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(ranking.len());
         for (place, hit) in ranking.iter().enumerate() {
             let id = (hit.chunk_id.as_str(), hit.job_id.as_str());
-            if seen.insert(id, ()).is_some() {
+            if !seen.insert(id) {
                 continue;
             }
             let contribution = 1.0 / (k + (place + 1) as f64);
