@@ -344,10 +344,16 @@ pub enum Query {
         #[arg(long)]
         model_dir: Option<std::path::PathBuf>,
     },
-    /// The edges of an entity in the knowledge graph (by id or name).
+    /// The edges of an entity in the knowledge graph (by id or name), sorted by subject,
+    /// predicate, object and job: the first `--limit`. When there are more, the table ends
+    /// with a line saying so, and `--json` prints the same note on stderr (stdout stays the
+    /// JSON array of edges).
     Neighbors {
         /// The entity.
         entity: String,
+        /// How many edges at most (1–10000).
+        #[arg(long, default_value_t = NEIGHBORS_LIMIT, value_parser = limit, allow_hyphen_values = true)]
+        limit: usize,
     },
     /// Counts of what the store holds.
     Stats,
@@ -381,6 +387,9 @@ pub enum LedgerCommand {
 pub const MAX_PARALLEL: usize = 1024;
 /// The largest `--limit` of a query.
 pub const MAX_LIMIT: usize = 10_000;
+
+/// `query neighbors`' default `--limit`.
+pub const NEIGHBORS_LIMIT: usize = 100;
 /// The largest `--max-gate-wait`, in seconds: one day, the longest gate wait a pipeline file
 /// may ask for.
 pub const MAX_GATE_WAIT_SECONDS: f64 = stage_core::spec::MAX_GATE_WAIT_SECONDS;
