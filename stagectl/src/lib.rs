@@ -327,6 +327,19 @@ pub struct RunArgs {
     pub sync_every_stage: bool,
 }
 
+/// How `query similar` and `query hybrid` embed their text.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueryModel {
+    /// The model to embed the query with (`minilm-l6-v2`, `feature-hashing-256`, ...):
+    /// must be the store's; a different one is refused. Default: the store's.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Where all-MiniLM-L6-v2's files are (default: the cache directory that
+    /// `scripts/fetch-model` fills).
+    #[arg(long)]
+    pub model_dir: Option<std::path::PathBuf>,
+}
+
 /// A query.
 #[derive(Debug, Subcommand)]
 pub enum Query {
@@ -346,14 +359,9 @@ pub enum Query {
         /// How many hits (1–10000).
         #[arg(long, default_value_t = 5, value_parser = limit, allow_hyphen_values = true)]
         limit: usize,
-        /// The model to embed the query with (`minilm-l6-v2`, `feature-hashing-256`, ...):
-        /// must be the store's; a different one is refused. Default: the store's.
-        #[arg(long)]
-        model: Option<String>,
-        /// Where all-MiniLM-L6-v2's files are (default: the cache directory that
-        /// `scripts/fetch-model` fills).
-        #[arg(long)]
-        model_dir: Option<std::path::PathBuf>,
+        /// How the query is embedded.
+        #[command(flatten)]
+        embedder: QueryModel,
     },
     /// Both searches fused: the chunks that `text` and `similar` rank high, by reciprocal-rank
     /// fusion of their first 100 hits each (the query's words and its meaning both count).
@@ -363,17 +371,20 @@ pub enum Query {
         /// How many hits (1–10000).
         #[arg(long, default_value_t = 5, value_parser = limit, allow_hyphen_values = true)]
         limit: usize,
-        /// The model to embed the query with, as for `similar`. Default: the store's.
-        #[arg(long)]
-        model: Option<String>,
-        /// Where all-MiniLM-L6-v2's files are, as for `similar`.
-        #[arg(long)]
-        model_dir: Option<std::path::PathBuf>,
+        /// How the query is embedded.
+        #[command(flatten)]
+        embedder: QueryModel,
     },
-    /// The edges of an entity in the knowledge graph (by id or name).
+    /// The edges of an entity in the knowledge graph (by id or name), sorted by subject,
+    /// predicate, object and job: the first `--limit`. When there are more, the table ends
+    /// with a line saying so, and `--json` prints the same note on stderr (stdout stays the
+    /// JSON array of edges).
     Neighbors {
         /// The entity.
         entity: String,
+        /// How many edges at most (1–10000).
+        #[arg(long, default_value_t = NEIGHBORS_LIMIT, value_parser = limit, allow_hyphen_values = true)]
+        limit: usize,
     },
     /// Counts of what the store holds.
     Stats,
@@ -407,6 +418,9 @@ pub enum LedgerCommand {
 pub const MAX_PARALLEL: usize = 1024;
 /// The largest `--limit` of a query.
 pub const MAX_LIMIT: usize = 10_000;
+
+/// `query neighbors`' default `--limit`.
+pub const NEIGHBORS_LIMIT: usize = 100;
 /// The largest `--max-gate-wait`, in seconds: one day, the longest gate wait a pipeline file
 /// may ask for.
 pub const MAX_GATE_WAIT_SECONDS: f64 = stage_core::spec::MAX_GATE_WAIT_SECONDS;

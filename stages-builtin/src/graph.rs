@@ -247,6 +247,60 @@ impl Store {
         })
     }
 
+    /// As [`Store::neighbors`], the first `limit` edges in the same order, and whether there
+    /// were more. SQLite sorts and cuts each node's edges (`ORDER BY ... LIMIT limit + 1`), so
+    /// the edges past the limit are never copied out: a hub with a million edges costs a
+    /// bounded sort, not a million [`Edge`]s.
+    pub fn neighbors_limited(
+        &self,
+        entity_id_or_name: &str,
+        limit: usize,
+    ) -> Result<(Vec<Edge>, bool), StoreError> {
+        let wanted = i64::try_from(limit).unwrap_or(i64::MAX - 1).saturating_add(1);
+        self.read(|tx| {
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM nodes WHERE id = ?1)",
+                [entity_id_or_name],
+                |r| r.get(0),
+            )?;
+            let ids: Vec<String> = if exists {
+                vec![entity_id_or_name.to_owned()]
+            } else {
+                let mut stmt =
+                    tx.prepare("SELECT id FROM nodes WHERE name = ?1 COLLATE NOCASE ORDER BY id")?;
+                let rows = stmt.query_map([entity_id_or_name], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            // Each node's first `limit + 1` edges hold the first `limit + 1` of all of them.
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {EDGE_COLUMNS}, id FROM edges WHERE subject = ?1
+                 UNION SELECT {EDGE_COLUMNS}, id FROM edges WHERE object = ?1
+                 ORDER BY subject, predicate, object, job_id, id LIMIT ?2"
+            ))?;
+            let mut edges: Vec<(i64, Edge)> = Vec::new();
+            for id in &ids {
+                let rows =
+                    stmt.query_map(params![id, wanted], |r| Ok((r.get::<_, i64>(6)?, edge_from_row(r)?)))?;
+                for row in rows {
+                    edges.push(row?);
+                }
+            }
+            edges.sort_by(|(ia, a), (ib, b)| {
+                (&a.subject, &a.predicate, &a.object, &a.job_id, ia).cmp(&(
+                    &b.subject,
+                    &b.predicate,
+                    &b.object,
+                    &b.job_id,
+                    ib,
+                ))
+            });
+            edges.dedup_by_key(|(id, _)| *id);
+            let more = edges.len() > limit;
+            edges.truncate(limit);
+            Ok((edges.into_iter().map(|(_, e)| e).collect(), more))
+        })
+    }
+
     /// The number of nodes and edges.
     pub fn graph_stats(&self) -> Result<GraphStats, StoreError> {
         self.read(|tx| {

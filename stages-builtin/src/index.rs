@@ -14,16 +14,36 @@
 //! vectors first, so a store holding only that job's vectors may change model). Vectors of two
 //! models are not comparable; index them into separate stores.
 //!
-//! Queries: [`Store::search_text`] (FTS5, ranked by bm25), [`Store::search_vector`] and
-//! [`Store::search_vector_of`] (cosine similarity, brute force), [`Store::vector_models`] (the
-//! model to embed queries with) and [`Store::chunk_count`].
+//! # Queries, and what they cost
+//!
+//! * [`Store::search_text`]: FTS5, ranked by bm25. SQLite keeps the top `limit` in a bounded
+//!   sorter (`ORDER BY rank LIMIT k`), so memory is O(k) and only the `k` winners' rows are
+//!   read in full; but bm25 needs every matching row's term frequencies, so **every match is
+//!   scored**: O(matches) time. FTS5 has no early termination (no block-max WAND index), so a
+//!   query of common words over a large store costs what its matches cost; rare words are
+//!   cheap whatever the store's size.
+//! * [`Store::search_vector_of`] (and [`Store::search_vector`]): cosine similarity. Below
+//!   [`ann::BRUTE_FORCE_MAX_CHUNKS`] chunks, or without an ANN index, every vector is scored
+//!   in place from its stored bytes (no allocation per row) and a bounded heap keeps the best
+//!   `limit` (O(n) time, O(k) memory). Past it, the [`ann`] index (HNSW, memory-mapped) finds
+//!   the candidates, re-scored exactly, merged with the rows changed since the index was last
+//!   extended. [`Store::search_vector_brute_force`] always scans (for measuring recall).
+//! * [`Store::vector_models`] (the model to embed queries with; a few index probes) and
+//!   [`Store::chunk_count`].
+//!
+//! Equal scores come out in chunk id, then job id order, whichever path answered.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 use stage_core::{stage, StageContext};
 
 use crate::store::{Store, StoreError};
 use crate::types::{EmbeddingBatch, IndexReceipt};
+
+pub mod ann;
+mod topk;
+
+use topk::{QueryVector, TopK};
 
 /// Why the index stage failed.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +149,26 @@ fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The distinct `(model, dimensions)` of the stored chunks, sorted: a skip scan of the
+/// `chunks (model, dimensions)` index, a few probes whatever the store's size.
+fn models_in(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(String, usize)>> {
+    let mut first = tx.prepare_cached(
+        "SELECT model, dimensions FROM chunks INDEXED BY chunks_by_model ORDER BY model, dimensions LIMIT 1",
+    )?;
+    let mut next = tx.prepare_cached(
+        "SELECT model, dimensions FROM chunks INDEXED BY chunks_by_model
+         WHERE model > ?1 OR (model = ?1 AND dimensions > ?2) ORDER BY model, dimensions LIMIT 1",
+    )?;
+    let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?));
+    let mut found = Vec::new();
+    let mut current = first.query_row([], row).optional()?;
+    while let Some((model, dimensions)) = current {
+        current = next.query_row(params![model, dimensions], row).optional()?;
+        found.push((model, usize::try_from(dimensions).unwrap_or(0)));
+    }
+    Ok(found)
+}
+
 impl Store {
     /// Replaces job `job_id`'s chunks with those of `batch`, in one transaction; returns the
     /// number of chunks the job now has (a chunk id repeated in the batch is stored once, the
@@ -165,18 +205,14 @@ impl Store {
         self.write(|tx| {
             tx.execute("DELETE FROM chunks WHERE job_id = ?1", [job_id])?;
             if !batch.chunks.is_empty() {
-                let other: Option<(String, i64)> = tx
-                    .query_row(
-                        "SELECT model, dimensions FROM chunks WHERE model != ?1 OR dimensions != ?2 LIMIT 1",
-                        params![batch.model, to_i64(batch.dimensions)],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
+                let other = models_in(tx)?
+                    .into_iter()
+                    .find(|(m, d)| *m != batch.model || *d != batch.dimensions);
                 if let Some((stored_model, stored_dimensions)) = other {
                     return Err(IndexError::ModelMismatch {
                         store: location,
                         stored_model,
-                        stored_dimensions: usize::try_from(stored_dimensions).unwrap_or(0),
+                        stored_dimensions,
                         model: batch.model.clone(),
                         dimensions: batch.dimensions,
                     });
@@ -216,41 +252,54 @@ impl Store {
     /// Full-text search: the `limit` chunks that best match `query`'s words, best first (bm25;
     /// ties by chunk id, then job id). Any text is a valid query: punctuation is ignored, and a
     /// query with no word finds nothing.
+    ///
+    /// Cost: every match is scored (bm25 needs each one's term frequencies) and kept in
+    /// SQLite's bounded sorter (O(k) memory) with its ids only; the texts of the `limit`
+    /// winners alone are read afterwards.
     pub fn search_text(&self, query: &str, limit: usize) -> Result<Vec<Hit>, StoreError> {
         let Some(fts) = fts_query(query) else { return Ok(Vec::new()) };
         if limit == 0 {
             return Ok(Vec::new());
         }
         self.read(|tx| {
-            let mut stmt = tx.prepare(
-                "SELECT c.chunk_id, c.doc_id, c.job_id, c.text, bm25(chunks_fts) AS rank
+            let mut stmt = tx.prepare_cached(
+                "SELECT c.id, c.chunk_id, c.job_id, bm25(chunks_fts) AS rank
                  FROM chunks_fts JOIN chunks AS c ON c.id = chunks_fts.rowid
                  WHERE chunks_fts MATCH ?1
                  ORDER BY rank, c.chunk_id, c.job_id
                  LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![fts, to_i64(limit)], |r| {
-                Ok(Hit {
-                    chunk_id: r.get(0)?,
-                    doc_id: r.get(1)?,
-                    job_id: r.get(2)?,
-                    text: r.get(3)?,
-                    score: -r.get::<_, f64>(4)?,
-                })
-            })?;
-            rows.collect()
+            let top = stmt
+                .query_map(params![fts, to_i64(limit)], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, f64>(3)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut fetch = tx.prepare_cached("SELECT doc_id, text FROM chunks WHERE id = ?1")?;
+            let mut hits = Vec::with_capacity(top.len());
+            for (id, chunk_id, job_id, rank) in top {
+                let (doc_id, text) = fetch.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                hits.push(Hit { chunk_id, doc_id, job_id, text, score: -rank });
+            }
+            Ok(hits)
         })
     }
 
     /// Nearest chunks to `vector` by cosine similarity, best first (ties by chunk id, then job
     /// id); a brute-force scan of the stored vectors of the same length (others are skipped).
-    /// [`Store::search_vector_of`] also checks the model.
+    /// [`Store::search_vector_of`] also checks the model, and uses the ANN index.
     pub fn search_vector(&self, vector: &[f32], limit: usize) -> Result<Vec<Hit>, StoreError> {
         self.search_vectors(None, vector, limit)
     }
 
     /// As [`Store::search_vector`], over the vectors of model `model` only (a query vector
-    /// must come from the same model as the vectors it is compared with).
+    /// must come from the same model as the vectors it is compared with). Uses the store's ANN
+    /// index when it has one for this model and length ([`ann`]; approximate: recall@10 ≥ 0.95
+    /// against [`Store::search_vector_brute_force`], with exact scores), a scan otherwise.
     pub fn search_vector_of(
         &self,
         model: &str,
@@ -263,13 +312,24 @@ impl Store {
     /// The models of the stored vectors with their lengths, sorted (one at most, unless the
     /// store was written before models were checked); empty when nothing is indexed.
     pub fn vector_models(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        self.read(models_in)
+    }
+
+    /// As [`Store::search_vector_of`], always by brute force (every stored vector of `model`
+    /// scored): the exact answer the ANN index approximates, for measuring its recall.
+    pub fn search_vector_brute_force(
+        &self,
+        model: &str,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         self.read(|tx| {
-            let mut stmt =
-                tx.prepare("SELECT DISTINCT model, dimensions FROM chunks ORDER BY model, dimensions")?;
-            let rows = stmt.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, usize::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
-            })?;
-            rows.collect()
+            let mut top = TopK::new(limit);
+            scan(tx, Some(model), vector, &mut top)?;
+            finish(tx, top)
         })
     }
 
@@ -282,37 +342,23 @@ impl Store {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let view = match (model, self.path().and_then(std::path::Path::parent)) {
+            (Some(m), Some(dir)) => ann::open_view(dir, m, vector.len()),
+            _ => None,
+        };
         self.read(|tx| {
-            let mut scored: Vec<(f64, String, String, i64)> = Vec::new();
-            {
-                let mut stmt = tx.prepare(
-                    "SELECT id, chunk_id, job_id, vector FROM chunks
-                     WHERE dimensions = ?1 AND (?2 IS NULL OR model = ?2)",
-                )?;
-                let mut rows = stmt.query(params![to_i64(vector.len()), model])?;
-                while let Some(row) = rows.next()? {
-                    let stored = decode_vector(&row.get::<_, Vec<u8>>(3)?);
-                    scored.push((
-                        f64::from(crate::embed::cosine(vector, &stored)),
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(0)?,
-                    ));
+            let mut top = TopK::new(limit);
+            if let (Some(view), Some(m)) = (&view, model) {
+                match ann::search(tx, view, m, vector, limit, &mut top)? {
+                    Ok(()) => return finish(tx, top),
+                    Err(message) => {
+                        tracing::warn!(store = self.location(), %message, "ANN search failed: brute force");
+                        top = TopK::new(limit);
+                    }
                 }
             }
-            scored
-                .sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)).then_with(|| a.2.cmp(&b.2)));
-            scored.truncate(limit);
-            let mut fetch = tx.prepare("SELECT doc_id, text FROM chunks WHERE id = ?1")?;
-            let mut hits = Vec::with_capacity(scored.len());
-            for (score, chunk_id, job_id, id) in scored {
-                let found: Option<(String, String)> =
-                    fetch.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-                if let Some((doc_id, text)) = found {
-                    hits.push(Hit { chunk_id, doc_id, job_id, text, score });
-                }
-            }
-            Ok(hits)
+            scan(tx, model, vector, &mut top)?;
+            finish(tx, top)
         })
     }
 
@@ -324,6 +370,37 @@ impl Store {
         })?;
         Ok(n.max(0) as u64)
     }
+}
+
+/// Scores every stored vector of `vector`'s length (and of `model`, when given) against it,
+/// in place, offering each to `top`.
+fn scan(tx: &Transaction<'_>, model: Option<&str>, vector: &[f32], top: &mut TopK) -> rusqlite::Result<()> {
+    let q = QueryVector::new(vector);
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, chunk_id, job_id, vector FROM chunks
+         WHERE dimensions = ?1 AND (?2 IS NULL OR model = ?2)",
+    )?;
+    let mut rows = stmt.query(params![to_i64(vector.len()), model])?;
+    while let Some(row) = rows.next()? {
+        if let Some(score) = q.cosine_le_bytes(row.get_ref(3)?.as_blob()?) {
+            top.offer(score, row.get_ref(1)?.as_str()?, row.get_ref(2)?.as_str()?, row.get(0)?);
+        }
+    }
+    Ok(())
+}
+
+/// The hits of the kept candidates, best first (their documents and texts read now).
+fn finish(tx: &Transaction<'_>, top: TopK) -> rusqlite::Result<Vec<Hit>> {
+    let mut fetch = tx.prepare_cached("SELECT doc_id, text FROM chunks WHERE id = ?1")?;
+    let mut hits = Vec::new();
+    for s in top.into_sorted() {
+        let found: Option<(String, String)> =
+            fetch.query_row([s.rowid], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        if let Some((doc_id, text)) = found {
+            hits.push(Hit { chunk_id: s.chunk_id, doc_id, job_id: s.job_id, text, score: s.score });
+        }
+    }
+    Ok(hits)
 }
 
 /// Writes the batch's chunks, their text (searchable) and their vectors into the store,
@@ -346,6 +423,12 @@ pub fn index(
         .or_else(|| job.doc_id.clone())
         .unwrap_or_default();
     tracing::debug!(job = %job.job_id, chunks_indexed, store = store.location(), "indexed");
+    // The chunks are written: an index that cannot be updated only makes queries scan more
+    // rows (they never miss any), so it is a warning, not a failed job.
+    match store.update_ann_index() {
+        Ok(update) => tracing::debug!(job = %job.job_id, ?update, "ANN index"),
+        Err(e) => tracing::warn!(job = %job.job_id, error = %e, "the ANN index was not updated"),
+    }
     Ok(IndexReceipt { chunks_indexed, doc_id, store: store.location().to_owned() })
 }
 
@@ -416,6 +499,57 @@ mod tests {
         assert_eq!(store.search_text("“aspirin”!!", 5).unwrap().len(), 1);
         assert_eq!(store.search_text("naive cafe", 5).unwrap()[0].chunk_id, "d#1");
         assert_eq!(store.search_text("fevers", 5).unwrap()[0].chunk_id, "d#0", "porter stemming");
+    }
+
+    /// The order of the implementation before the bounded top-k: every match fetched, then
+    /// sorted by (bm25, chunk id, job id) and cut.
+    fn full_sort(store: &Store, query: &str, limit: usize) -> Vec<(String, String, f64)> {
+        let fts = fts_query(query).unwrap();
+        let mut all: Vec<(String, String, f64)> = store
+            .read(|tx| {
+                let mut stmt = tx.prepare(
+                    "SELECT c.chunk_id, c.job_id, bm25(chunks_fts) FROM chunks_fts
+                     JOIN chunks AS c ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ?1",
+                )?;
+                let rows = stmt.query_map([fts], |r| Ok((r.get(0)?, r.get(1)?, -r.get::<_, f64>(2)?)))?;
+                rows.collect()
+            })
+            .unwrap();
+        all.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)).then_with(|| a.1.cmp(&b.1)));
+        all.truncate(limit);
+        all
+    }
+
+    #[test]
+    fn text_top_k_equals_the_full_sort_ties_included() {
+        let store = Store::in_memory().unwrap();
+        let words = ["aspirin", "fever", "statin", "cholesterol", "metformin", "glucose", "trial", "dose"];
+        let mut rng = topk::Rng(17);
+        for job in 0..6 {
+            // Few words per chunk, and the same texts in several jobs: many equal ranks.
+            let texts: Vec<String> = (0..60)
+                .map(|_| {
+                    let n = 1 + (rng.next() % 4) as usize;
+                    (0..n).map(|_| words[(rng.next() % 8) as usize]).collect::<Vec<_>>().join(" ")
+                })
+                .collect();
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            store.index_batch(&format!("j{}", job % 3), &batch(&format!("d{job}"), &texts)).unwrap();
+        }
+        for query in ["aspirin", "statin fever", "trial dose glucose", "metformin aspirin cholesterol fever"]
+        {
+            for limit in [1, 5, 17, 100, 10_000] {
+                let got: Vec<(String, String, f64)> = store
+                    .search_text(query, limit)
+                    .unwrap()
+                    .into_iter()
+                    .map(|h| (h.chunk_id, h.job_id, h.score))
+                    .collect();
+                let want = full_sort(&store, query, limit);
+                assert!(!want.is_empty());
+                assert_eq!(got, want, "{query:?}, limit {limit}");
+            }
+        }
     }
 
     #[test]

@@ -18,6 +18,10 @@
 //! | `nodes(id, name, kind)` | graph nodes, shared by every job |
 //! | `mentions(entity_id, job_id)` | which jobs wrote which node |
 //! | `edges(id, job_id, subject, predicate, object, evidence, chunk_id)` | graph edges, per job |
+//! | `chunk_changes(seq, chunk_rowid)` | the row ids of inserted, deleted and re-vectored chunks (kept by triggers), for the ANN index ([`crate::index::ann`]); added to older stores when opened |
+//!
+//! Beside `store.sqlite`, the ANN index of the vectors: `store.ann.json`,
+//! `store.ann.<generation>.usearch` and `store.ann.lock` ([`crate::index::ann`]).
 //!
 //! # Concurrency
 //!
@@ -230,6 +234,8 @@ impl Store {
             .map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source })?;
         let path = dir.join(Self::FILE_NAME);
         let conn = open_database(Some(&path), STORE_SCHEMA_V1, Self::SCHEMA_VERSION)?;
+        crate::index::ann::ensure_change_log(&conn)
+            .map_err(|source| StoreError::Open { location: path.display().to_string(), source })?;
         Ok(Store { conn: Mutex::new(conn), location: path.display().to_string(), path: Some(path) })
     }
 
@@ -237,6 +243,8 @@ impl Store {
     /// when dropped.
     pub fn in_memory() -> Result<Store, StoreError> {
         let conn = open_database(None, STORE_SCHEMA_V1, Self::SCHEMA_VERSION)?;
+        crate::index::ann::ensure_change_log(&conn)
+            .map_err(|source| StoreError::Open { location: ":memory:".to_owned(), source })?;
         Ok(Store { conn: Mutex::new(conn), path: None, location: ":memory:".to_owned() })
     }
 

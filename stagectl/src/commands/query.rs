@@ -10,7 +10,7 @@ use stages_builtin::index::Hit;
 use stages_builtin::store::Store;
 
 use crate::table::table;
-use crate::{CliError, Query};
+use crate::{CliError, Query, QueryModel, MAX_LIMIT};
 
 fn open(store: &Path) -> Result<Store, CliError> {
     if !store.join("store.sqlite").is_file() {
@@ -100,16 +100,22 @@ pub(crate) fn query(store: &Path, what: Query, json: bool) -> Result<ExitCode, C
     let store = open(store)?;
     let hits = match what {
         Query::Text { query, limit } => store.search_text(&query, limit)?,
-        Query::Similar { text, limit, model, model_dir } => {
+        Query::Similar { text, limit, embedder: QueryModel { model, model_dir } } => {
             similar(&store, &text, limit, model.as_deref(), model_dir.as_deref())?
         }
-        Query::Hybrid { text, limit, model, model_dir } => {
+        Query::Hybrid { text, limit, embedder: QueryModel { model, model_dir } } => {
             hybrid(&store, &text, limit, model.as_deref(), model_dir.as_deref())?
         }
-        Query::Neighbors { entity } => {
-            let edges = store.neighbors(&entity)?;
+        Query::Neighbors { entity, limit } => {
+            let (edges, more) = store.neighbors_limited(&entity, limit)?;
+            let note = more.then(|| {
+                format!("showing the first {limit} edges of `{entity}`; there are more: raise --limit (up to {MAX_LIMIT})")
+            });
             if json {
                 outln!("{}", serde_json::to_string_pretty(&edges)?)?;
+                if let Some(note) = &note {
+                    errln!("{note}");
+                }
             } else if edges.is_empty() {
                 outln!("no edges for `{entity}`")?;
             } else {
@@ -120,6 +126,9 @@ pub(crate) fn query(store: &Path, what: Query, json: bool) -> Result<ExitCode, C
                     })
                     .collect();
                 outln!("{}", table(&["SUBJECT", "PREDICATE", "OBJECT", "EVIDENCE"], &rows))?;
+                if let Some(note) = &note {
+                    outln!("{note}")?;
+                }
             }
             return Ok(ExitCode::SUCCESS);
         }
