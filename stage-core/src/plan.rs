@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::fingerprint::{Fingerprint, StageFingerprint};
 use crate::metadata::{ConfigError, ConfigSpec, ConfigValue, ResourceValue, StageMetadata};
 use crate::naming::{is_identifier, is_valid_stage_type, RESERVED_KEYS};
 use crate::policy::{Policy, PolicySet};
@@ -134,7 +135,7 @@ pub struct Plan {
     /// Warnings found while planning (the plan is usable).
     pub warnings: Vec<Diagnostic>,
     /// The plan's fingerprint, computed once, when first asked for.
-    pub(crate) fingerprint: std::sync::OnceLock<crate::Fingerprint>,
+    pub(crate) fingerprint: std::sync::OnceLock<Fingerprint>,
     /// For a stage that writes a key: the nearest writers of that key upstream of it, nearest
     /// first, which a reader falls back to when the stage wrote nothing.
     pub(crate) fallbacks: Fallbacks,
@@ -695,6 +696,33 @@ impl Plan {
     /// The index of stage `name`.
     pub fn stage_index(&self, name: &str) -> Option<usize> {
         self.stages.iter().position(|s| s.name == name)
+    }
+}
+
+impl Plan {
+    /// The plan's fingerprint, stored with a run so that resuming it can tell whether the
+    /// pipeline or its stages changed in a way that breaks the stored state. Computed once per
+    /// plan.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        self.fingerprint.get_or_init(|| self.compute_fingerprint())
+    }
+
+    fn compute_fingerprint(&self) -> Fingerprint {
+        let stages = self
+            .stages
+            .iter()
+            .map(|s| {
+                let fp = StageFingerprint {
+                    stage_type: s.meta.stage_type().to_owned(),
+                    version: s.meta.version().to_owned(),
+                    keys: s.keys().iter().map(|k| (*k).to_owned()).collect(),
+                    outputs: s.meta.outputs().iter().map(|o| o.ty().name().to_owned()).collect(),
+                    shapes: s.meta.outputs().iter().map(|o| o.shape()).collect(),
+                };
+                (s.name.clone(), fp)
+            })
+            .collect();
+        Fingerprint { pipeline: format!("{:016x}", self.pipeline.source_hash), stages }
     }
 }
 
