@@ -61,17 +61,28 @@
 //! (`use my_plugin as _;`) and check at start-up that what you expect is there with
 //! [`StageRegistry::require`] (`stagectl --require TYPE,...`); `#![warn(unused_crate_dependencies)]`
 //! in the host flags a plugin listed but never named.
+//!
+//! ## Architecture
+//!
+//! The modules form layers, each using only those below it (no cycles). Leaves: `naming`,
+//! `suggest`, `error`, `value`, `hash`, `shape`. Then [`spec`] (pipeline files, and the
+//! located YAML and diagnostics that policy files share); `context` and `args` (what a call
+//! gets); `metadata` (what a stage is) and `glue` (what `#[stage]` generates, over both);
+//! [`policy`], `registry`, `fingerprint`, [`gate`]; then [`plan`], which binds a spec to the
+//! registry; and on top [`run`] and [`testing`], which run plans.
 #![warn(missing_docs)]
 
 // Lets `#[stage]` (which names `::stage_core`) work inside this crate's own tests.
 #[expect(unused_extern_crates, reason = "named only by `#[stage]` code in this crate's tests")]
 extern crate self as stage_core;
 
+mod args;
 mod context;
 mod error;
 mod fingerprint;
 pub mod gate;
 mod glue;
+mod hash;
 mod metadata;
 /// ```
 /// use stage_core::naming::{is_identifier, is_valid_stage_type, RESERVED_KEYS};
@@ -86,18 +97,20 @@ pub mod plan;
 pub mod policy;
 mod registry;
 pub mod run;
+mod shape;
 pub mod spec;
 pub mod suggest;
 pub mod testing;
 mod value;
 
+pub use args::StageArgs;
 pub use context::{
     CancelToken, Clock, FakeClock, HostSettings, InMemoryLedger, Job, Ledger, ResourceContext, StageContext,
     SystemClock,
 };
 pub use error::{BoxError, StageError};
-pub use fingerprint::{Fingerprint, Shape, StageFingerprint};
-pub use glue::{OutputCount, SplitOutput, StageArgs};
+pub use fingerprint::{Fingerprint, StageFingerprint};
+pub use glue::{OutputCount, SplitOutput};
 pub use metadata::{
     ApplyFn, ConfigError, ConfigSpec, ConfigValue, InputSpec, Location, OutputCounter, OutputHandler,
     OutputSink, OutputType, Resource, ResourceSpec, ResourceValue, StageConfig, StageMetadata, StateKey,
@@ -110,6 +123,7 @@ pub use registry::{
     UnknownStageType,
 };
 pub use run::{RunOutcome, RunReport, RunState, RunStatus, Runner, StageStatus};
+pub use shape::Shape;
 /// How serious a problem is: one scale for pipeline-file diagnostics and registry problems.
 pub use spec::Severity;
 pub use stage_derive::stage;

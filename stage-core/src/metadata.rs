@@ -4,11 +4,12 @@
 //! registration builds one with the same `const` builder. Everything here is plain data and
 //! function pointers, so registration runs no code before `main`.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::glue::{InvokeFn, StageArgs};
+pub use crate::args::{ConfigValue, ResourceValue};
+use crate::args::{InvokeFn, StageArgs};
 use crate::value::{SharedValue, StateValue};
 use crate::{BoxError, StageError};
 
@@ -110,7 +111,7 @@ pub struct OutputType {
     ty: TypeRef,
     deserialize: fn(serde_json::Value) -> Result<SharedValue, serde_json::Error>,
     deserialize_from: DeserializeFrom,
-    shape: fn() -> Option<crate::fingerprint::Shape>,
+    shape: fn() -> Option<crate::shape::Shape>,
 }
 
 /// Reads a value of one type from a type-erased deserializer.
@@ -136,7 +137,7 @@ impl OutputType {
             ty: TypeRef::of::<T>(),
             deserialize: deserialize_as::<T>,
             deserialize_from: deserialize_from_as::<T>,
-            shape: crate::fingerprint::trace::<T>,
+            shape: crate::shape::trace::<T>,
         }
     }
     /// The Rust type.
@@ -147,7 +148,7 @@ impl OutputType {
     /// `Deserialize`), for the plan's fingerprint; `None` when it cannot be traced (a custom
     /// `Deserialize`, an untagged enum, `serde_json::Value` anywhere inside): the fingerprint
     /// then falls back to the type's name. Traced anew on each call.
-    pub fn shape(&self) -> Option<crate::fingerprint::Shape> {
+    pub fn shape(&self) -> Option<crate::shape::Shape> {
         (self.shape)()
     }
     /// Reads a value of this type back from JSON (resuming a stored run).
@@ -169,9 +170,6 @@ impl fmt::Debug for OutputType {
         self.ty.fmt(f)
     }
 }
-
-/// A parsed, typed stage configuration, shared by every call of the stage in one pipeline.
-pub type ConfigValue = Arc<dyn Any + Send + Sync>;
 
 /// The typed configuration a stage takes from its YAML `config:` block.
 #[derive(Clone, Copy)]
@@ -264,9 +262,6 @@ pub trait Resource: Send + Sync + Sized + 'static {
     /// Builds the resource for one pipeline.
     fn create(ctx: &crate::ResourceContext) -> Result<Self, BoxError>;
 }
-
-/// A resource instance, shared by the stages of one pipeline.
-pub type ResourceValue = Arc<dyn Any + Send + Sync>;
 
 /// A resource a stage takes.
 #[derive(Clone, Copy)]

@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::fingerprint::{Fingerprint, StageFingerprint};
 use crate::metadata::{ConfigError, ConfigSpec, ConfigValue, ResourceValue, StageMetadata};
 use crate::naming::{is_identifier, is_valid_stage_type, RESERVED_KEYS};
 use crate::policy::{Policy, PolicySet};
@@ -134,7 +135,7 @@ pub struct Plan {
     /// Warnings found while planning (the plan is usable).
     pub warnings: Vec<Diagnostic>,
     /// The plan's fingerprint, computed once, when first asked for.
-    pub(crate) fingerprint: std::sync::OnceLock<crate::Fingerprint>,
+    pub(crate) fingerprint: std::sync::OnceLock<Fingerprint>,
     /// For a stage that writes a key: the nearest writers of that key upstream of it, nearest
     /// first, which a reader falls back to when the stage wrote nothing.
     pub(crate) fallbacks: Fallbacks,
@@ -430,231 +431,35 @@ impl Plan {
         registry: &StageRegistry,
         options: &PlanOptions,
     ) -> Result<Plan, PlanError> {
-        let path = &spec.path;
-        let factory = StageFactory::new(registry);
-        let mut diags: Vec<Diagnostic> = Vec::new();
-        let resolved: Vec<Option<ResolvedStage>> = spec
-            .stages
-            .iter()
-            .map(|s| match factory.resolve(spec, s) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    diags.extend(e);
-                    None
-                }
-            })
-            .collect();
+        let (resolved, mut diags) = resolve_stages(spec, registry);
         let is_gate = |t: &str| registry.get_metadata(t).is_some_and(StageMetadata::parks);
         let checked = spec::check(spec, &is_gate);
         diags.extend(checked.diagnostics.iter().cloned());
-        if let Some(policies) = &options.policies {
-            diags.extend(policies.check_names(spec));
-        }
-
+        diags.extend(check_policy_names(spec, options));
+        // The data flow is checked only on a sound structure: on a cycle, an unknown type or a
+        // bad config, its errors would be noise.
         let structural_errors = diags.iter().any(Diagnostic::is_error);
-        let all_resolved = resolved.iter().all(Option::is_some);
-        let mut stages = Vec::new();
-        let mut fallbacks = Fallbacks::default();
-        if all_resolved && !structural_errors {
-            let resolved: Vec<ResolvedStage> = resolved.into_iter().flatten().collect();
-            let index: HashMap<&str, usize> =
-                spec.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
-            let deps: Vec<Vec<usize>> = spec
-                .stages
-                .iter()
-                .map(|s| s.dependency_names().filter_map(|d| index.get(d).copied()).collect())
-                .collect();
-            let position = positions(&checked.order, spec.stages.len());
-            // The keys each stage writes, overrides applied: computed once.
-            let keys: Vec<Vec<&str>> = resolved
-                .iter()
-                .map(|r| match &r.keys_override {
-                    Some(k) => k.iter().map(String::as_str).collect(),
-                    None => r.meta.state_key().keys().to_vec(),
-                })
-                .collect();
-            let mut binding = Binding::new(&deps, &checked.order, &position, &keys, &resolved);
-            for &(far, near, key) in &binding.mismatches {
-                let ty = |j: usize| {
-                    let pos = keys[j].iter().position(|k| *k == key).unwrap_or(0);
-                    resolved[j].meta.outputs().get(pos).map_or("?", |o| o.ty().name())
-                };
-                diags.push(Diagnostic::error(
-                    path,
-                    spec.stages[far].loc,
-                    format!(
-                        "stage `{}` ({}) writes `{key}` as `{}`, but downstream stage `{}` ({}), which readers of \
-                         `{key}` fall back from to it, writes it as `{}`; make the two types agree",
-                        spec.stages[far].name,
-                        resolved[far].meta.stage_type(),
-                        ty(far),
-                        spec.stages[near].name,
-                        resolved[near].meta.stage_type(),
-                        ty(near)
-                    ),
-                ));
+        let resolved: Option<Vec<ResolvedStage>> = resolved.into_iter().collect();
+        let (stages, fallbacks) = match resolved {
+            Some(resolved) if !structural_errors => {
+                let (stages, fallbacks, more) = plan_stages(spec, &resolved, &checked, options);
+                diags.extend(more);
+                (stages, fallbacks)
             }
-            fallbacks = std::mem::take(&mut binding.fallbacks);
-            let ancestor_types = AncestorTypes::new(&deps, &checked.order, &resolved);
-            let mut resource_cache: HashMap<TypeId, ResourceValue> = HashMap::new();
-            let rcx = ResourceContext::new(spec.name.clone(), options.run_dir.clone());
-            for (i, (s, r)) in spec.stages.iter().zip(&resolved).enumerate() {
-                let mut inputs = Vec::new();
-                for input in r.meta.inputs() {
-                    let mut providers = Vec::new();
-                    // The nearest upstream writers (nearest first); farther ones are their
-                    // fallbacks, checked when the binding was built.
-                    for &j in binding.nearest(i, input.key) {
-                        let Some(pos) = keys[j].iter().position(|k| *k == input.key) else { continue };
-                        let provided = resolved[j].meta.outputs().get(pos).map(|o| o.ty());
-                        if let Some(t) = provided {
-                            if t.id() != input.ty.id() {
-                                diags.push(Diagnostic::error(
-                                    path,
-                                    s.loc,
-                                    format!(
-                                        "stage `{}` reads `{}` as `{}`, but upstream stage `{}` ({}) writes it as `{}`; \
-                                         make the two types agree",
-                                        s.name,
-                                        input.key,
-                                        input.ty.name(),
-                                        spec.stages[j].name,
-                                        resolved[j].meta.stage_type(),
-                                        t.name()
-                                    ),
-                                ));
-                            }
-                        }
-                        providers.push(Provider::Stage(j));
-                    }
-                    if let Some(t) = initial_type(input.key) {
-                        if t != input.ty.id() {
-                            diags.push(Diagnostic::error(
-                                path,
-                                s.loc,
-                                format!(
-                                    "stage `{}` reads `{}` as `{}`, but the run starts with it as `{}`",
-                                    s.name,
-                                    input.key,
-                                    input.ty.name(),
-                                    initial_type_name(input.key)
-                                ),
-                            ));
-                        }
-                        providers.push(Provider::Initial);
-                    }
-                    if providers.is_empty() && input.required {
-                        let writers: Vec<String> = (0..spec.stages.len())
-                            .filter(|&j| j != i && keys[j].contains(&input.key))
-                            .map(|j| format!("`{}`", spec.stages[j].name))
-                            .collect();
-                        let fix = if writers.is_empty() {
-                            format!("no stage of this pipeline writes `{}`: add one that does", input.key)
-                        } else {
-                            format!(
-                                "stage(s) {} write it: add one to `depends_on` of `{}`",
-                                writers.join(", "),
-                                s.name
-                            )
-                        };
-                        diags.push(Diagnostic::error(
-                            path,
-                            s.locs.depends_on.unwrap_or(s.loc),
-                            format!(
-                                "stage `{}` ({}) reads `{}`, but no upstream stage (through depends_on) writes it \
-                                 and the run does not start with it; {fix}",
-                                s.name,
-                                r.meta.stage_type(),
-                                input.key
-                            ),
-                        ));
-                    }
-                    inputs.push(providers);
-                }
-                for dep in &r.dependencies {
-                    if let Some(resource) = dep.strip_prefix('@') {
-                        if !options.resources.contains(resource) {
-                            let given: Vec<String> =
-                                options.resources.iter().map(|r| format!("@{r}")).collect();
-                            diags.push(Diagnostic::error(
-                                path,
-                                s.loc,
-                                format!(
-                                    "stage `{}` needs resource `{dep}`, which this runtime does not provide (it provides: {})",
-                                    s.name,
-                                    if given.is_empty() { "none".to_owned() } else { given.join(", ") }
-                                ),
-                            ));
-                        }
-                    } else if !ancestor_types.has(i, dep) {
-                        diags.push(Diagnostic::error(
-                            path,
-                            s.locs.depends_on.unwrap_or(s.loc),
-                            format!(
-                                "stage `{}` ({}) requires a `{dep}` stage upstream (through depends_on), and none of its \
-                                 upstream stages is one; add a `{dep}` stage to its depends_on",
-                                s.name,
-                                r.meta.stage_type()
-                            ),
-                        ));
-                    }
-                }
-                if s.config.as_ref().is_some_and(|c| !c.is_null())
-                    && r.meta.config().is_none()
-                    && !r.meta.parks()
-                {
-                    diags.push(Diagnostic::warning(
-                        path,
-                        s.locs.config.unwrap_or(s.loc),
-                        format!(
-                            "stage `{}`: stage type `{}` takes no configuration; its `config` is ignored",
-                            s.name,
-                            r.meta.stage_type()
-                        ),
-                    ));
-                }
-                let mut resources = Vec::new();
-                for rs in r.meta.resources() {
-                    let id = rs.ty().id();
-                    if let Some(v) = resource_cache.get(&id) {
-                        resources.push(v.clone());
-                        continue;
-                    }
-                    match rs.create(&rcx) {
-                        Ok(v) => {
-                            resource_cache.insert(id, v.clone());
-                            resources.push(v);
-                        }
-                        Err(e) => diags.push(Diagnostic::error(
-                            path,
-                            s.loc,
-                            format!(
-                                "stage `{}`: resource `{}` could not be created: {e}",
-                                s.name,
-                                rs.ty().name()
-                            ),
-                        )),
-                    }
-                }
-                let policy = options.policies.as_ref().and_then(|p| p.get(s.policy_name()).cloned());
-                stages.push(PlannedStage {
-                    name: s.name.clone(),
-                    key: Arc::from(s.name.as_str()),
-                    meta: r.meta,
-                    keys_override: r.keys_override.clone(),
-                    description: r.description.clone(),
-                    deps: deps[i].clone(),
-                    inputs,
-                    config: r.config.clone(),
-                    resources,
-                    gate: checked.gate_of_stage.get(i).cloned().flatten().map(Arc::new),
-                    policy,
-                    phase: checked.phases.get(i).cloned().unwrap_or_default(),
-                });
-            }
-        }
-        let (errors, warnings): (Vec<_>, Vec<_>) = diags.into_iter().partition(Diagnostic::is_error);
-        let mut errors = errors;
+            _ => (Vec::new(), Fallbacks::default()),
+        };
+        Self::finish(spec, &checked, stages, fallbacks, diags)
+    }
+
+    /// The last step: the plan, or every error found (sorted by location) with the warnings.
+    fn finish(
+        spec: &PipelineSpec,
+        checked: &spec::Checked,
+        stages: Vec<PlannedStage>,
+        fallbacks: Fallbacks,
+        diags: Vec<Diagnostic>,
+    ) -> Result<Plan, PlanError> {
+        let (mut errors, warnings): (Vec<_>, Vec<_>) = diags.into_iter().partition(Diagnostic::is_error);
         errors.sort_by_key(|d| (d.line, d.column));
         if !errors.is_empty() {
             return Err(PlanError { errors, warnings });
@@ -663,7 +468,7 @@ impl Plan {
             pipeline: PipelineInfo {
                 name: spec.name.clone(),
                 version: spec.version.clone(),
-                path: Some(path.display().to_string()),
+                path: Some(spec.path.display().to_string()),
                 applicable_sources: spec.applicable_sources.clone(),
                 source_hash: spec.source_hash,
             },
@@ -695,6 +500,356 @@ impl Plan {
     /// The index of stage `name`.
     pub fn stage_index(&self, name: &str) -> Option<usize> {
         self.stages.iter().position(|s| s.name == name)
+    }
+}
+
+impl Plan {
+    /// The plan's fingerprint, stored with a run so that resuming it can tell whether the
+    /// pipeline or its stages changed in a way that breaks the stored state. Computed once per
+    /// plan.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        self.fingerprint.get_or_init(|| self.compute_fingerprint())
+    }
+
+    fn compute_fingerprint(&self) -> Fingerprint {
+        let stages = self
+            .stages
+            .iter()
+            .map(|s| {
+                let fp = StageFingerprint {
+                    stage_type: s.meta.stage_type().to_owned(),
+                    version: s.meta.version().to_owned(),
+                    keys: s.keys().iter().map(|k| (*k).to_owned()).collect(),
+                    outputs: s.meta.outputs().iter().map(|o| o.ty().name().to_owned()).collect(),
+                    shapes: s.meta.outputs().iter().map(|o| o.shape()).collect(),
+                };
+                (s.name.clone(), fp)
+            })
+            .collect();
+        Fingerprint { pipeline: format!("{:016x}", self.pipeline.source_hash), stages }
+    }
+}
+
+/// Step 1 of planning: every stage resolved against the registry (`None` where it is not),
+/// and the problems found, stage by stage.
+fn resolve_stages(
+    spec: &PipelineSpec,
+    registry: &StageRegistry,
+) -> (Vec<Option<ResolvedStage>>, Vec<Diagnostic>) {
+    let factory = StageFactory::new(registry);
+    let mut diags = Vec::new();
+    let resolved = spec
+        .stages
+        .iter()
+        .map(|s| match factory.resolve(spec, s) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                diags.extend(e);
+                None
+            }
+        })
+        .collect();
+    (resolved, diags)
+}
+
+/// The policy step's check: every stage's policy exists (none without policies to check).
+fn check_policy_names(spec: &PipelineSpec, options: &PlanOptions) -> Vec<Diagnostic> {
+    options.policies.as_ref().map(|p| p.check_names(spec)).unwrap_or_default()
+}
+
+/// The policy step's binding: the policy a stage runs under, when the plan was given policies.
+fn policy_of(stage: &StageSpec, options: &PlanOptions) -> Option<Policy> {
+    options.policies.as_ref().and_then(|p| p.get(stage.policy_name()).cloned())
+}
+
+/// The stages of a structurally sound pipeline, planned: the data flow bound, then each stage
+/// through the per-stage steps (inputs, dependencies, config, resources, policy); with the
+/// readers' fallbacks and the problems found.
+///
+/// The steps run stage by stage, so that the diagnostics come in the order they always came
+/// (stage by stage, each stage's in step order): errors are sorted by location, and those at
+/// one location keep that order.
+fn plan_stages(
+    spec: &PipelineSpec,
+    resolved: &[ResolvedStage],
+    checked: &spec::Checked,
+    options: &PlanOptions,
+) -> (Vec<PlannedStage>, Fallbacks, Vec<Diagnostic>) {
+    let mut flow = Flow::new(spec, resolved, &checked.order);
+    let mut diags = flow.fallback_mismatches();
+    let mut shared = Resources::new(spec, options);
+    let mut stages = Vec::with_capacity(resolved.len());
+    for (i, (s, r)) in spec.stages.iter().zip(resolved).enumerate() {
+        let (inputs, more) = flow.bind_inputs(i);
+        diags.extend(more);
+        diags.extend(flow.check_dependencies(i, &options.resources));
+        diags.extend(unused_config(spec, s, r));
+        let (resources, more) = shared.create(s, r);
+        diags.extend(more);
+        stages.push(PlannedStage {
+            name: s.name.clone(),
+            key: Arc::from(s.name.as_str()),
+            meta: r.meta,
+            keys_override: r.keys_override.clone(),
+            description: r.description.clone(),
+            deps: flow.deps[i].clone(),
+            inputs,
+            config: r.config.clone(),
+            resources,
+            gate: checked.gate_of_stage.get(i).cloned().flatten().map(Arc::new),
+            policy: policy_of(s, options),
+            phase: checked.phases.get(i).cloned().unwrap_or_default(),
+        });
+    }
+    (stages, std::mem::take(&mut flow.binding.fallbacks), diags)
+}
+
+/// The data flow of a resolved pipeline, computed once for the per-stage steps: each stage's
+/// direct dependencies, the keys it writes, who provides what it reads, and which stage types
+/// are upstream of it.
+struct Flow<'a> {
+    spec: &'a PipelineSpec,
+    resolved: &'a [ResolvedStage],
+    /// Stage → the stages it depends on directly.
+    deps: Vec<Vec<usize>>,
+    /// Stage → the keys it writes, overrides applied.
+    keys: Vec<Vec<&'a str>>,
+    binding: Binding<'a>,
+    ancestors: AncestorTypes<'a>,
+}
+
+impl<'a> Flow<'a> {
+    fn new(spec: &'a PipelineSpec, resolved: &'a [ResolvedStage], order: &[usize]) -> Self {
+        let index: HashMap<&str, usize> =
+            spec.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let deps: Vec<Vec<usize>> = spec
+            .stages
+            .iter()
+            .map(|s| s.dependency_names().filter_map(|d| index.get(d).copied()).collect())
+            .collect();
+        let position = positions(order, spec.stages.len());
+        let keys: Vec<Vec<&str>> = resolved
+            .iter()
+            .map(|r| match &r.keys_override {
+                Some(k) => k.iter().map(String::as_str).collect(),
+                None => r.meta.state_key().keys().to_vec(),
+            })
+            .collect();
+        let binding = Binding::new(&deps, order, &position, &keys, resolved);
+        let ancestors = AncestorTypes::new(&deps, order, resolved);
+        Flow { spec, resolved, deps, keys, binding, ancestors }
+    }
+
+    /// The type of `key` as stage `j` writes it.
+    fn written_type(&self, j: usize, key: &str) -> &'static str {
+        let pos = self.keys[j].iter().position(|k| *k == key).unwrap_or(0);
+        self.resolved[j].meta.outputs().get(pos).map_or("?", |o| o.ty().name())
+    }
+
+    /// A writer and the farther writer its readers fall back to that write one key as
+    /// different types.
+    fn fallback_mismatches(&self) -> Vec<Diagnostic> {
+        let (spec, resolved) = (self.spec, self.resolved);
+        self.binding
+            .mismatches
+            .iter()
+            .map(|&(far, near, key)| {
+                Diagnostic::error(
+                    &spec.path,
+                    spec.stages[far].loc,
+                    format!(
+                        "stage `{}` ({}) writes `{key}` as `{}`, but downstream stage `{}` ({}), which readers of \
+                         `{key}` fall back from to it, writes it as `{}`; make the two types agree",
+                        spec.stages[far].name,
+                        resolved[far].meta.stage_type(),
+                        self.written_type(far, key),
+                        spec.stages[near].name,
+                        resolved[near].meta.stage_type(),
+                        self.written_type(near, key)
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// The input-binding step for stage `i`: each input's providers, nearest first (the
+    /// nearest upstream writers, then the run's initial state); and the problems: a provider
+    /// that writes another type, an input nothing provides.
+    fn bind_inputs(&self, i: usize) -> (Vec<Vec<Provider>>, Vec<Diagnostic>) {
+        let (spec, s, r) = (self.spec, &self.spec.stages[i], &self.resolved[i]);
+        let path = &spec.path;
+        let mut diags = Vec::new();
+        let mut inputs = Vec::new();
+        for input in r.meta.inputs() {
+            let mut providers = Vec::new();
+            // The nearest upstream writers (nearest first); farther ones are their fallbacks,
+            // checked when the binding was built.
+            for &j in self.binding.nearest(i, input.key) {
+                let Some(pos) = self.keys[j].iter().position(|k| *k == input.key) else { continue };
+                let provided = self.resolved[j].meta.outputs().get(pos).map(|o| o.ty());
+                if let Some(t) = provided.filter(|t| t.id() != input.ty.id()) {
+                    diags.push(Diagnostic::error(
+                        path,
+                        s.loc,
+                        format!(
+                            "stage `{}` reads `{}` as `{}`, but upstream stage `{}` ({}) writes it as `{}`; \
+                             make the two types agree",
+                            s.name,
+                            input.key,
+                            input.ty.name(),
+                            spec.stages[j].name,
+                            self.resolved[j].meta.stage_type(),
+                            t.name()
+                        ),
+                    ));
+                }
+                providers.push(Provider::Stage(j));
+            }
+            if let Some(t) = initial_type(input.key) {
+                if t != input.ty.id() {
+                    diags.push(Diagnostic::error(
+                        path,
+                        s.loc,
+                        format!(
+                            "stage `{}` reads `{}` as `{}`, but the run starts with it as `{}`",
+                            s.name,
+                            input.key,
+                            input.ty.name(),
+                            initial_type_name(input.key)
+                        ),
+                    ));
+                }
+                providers.push(Provider::Initial);
+            }
+            if providers.is_empty() && input.required {
+                diags.push(self.unprovided(i, input.key));
+            }
+            inputs.push(providers);
+        }
+        (inputs, diags)
+    }
+
+    /// The error for a required input `key` of stage `i` that nothing upstream provides,
+    /// naming the stages that could.
+    fn unprovided(&self, i: usize, key: &str) -> Diagnostic {
+        let (spec, s) = (self.spec, &self.spec.stages[i]);
+        let writers: Vec<String> = (0..spec.stages.len())
+            .filter(|&j| j != i && self.keys[j].contains(&key))
+            .map(|j| format!("`{}`", spec.stages[j].name))
+            .collect();
+        let fix = if writers.is_empty() {
+            format!("no stage of this pipeline writes `{key}`: add one that does")
+        } else {
+            format!("stage(s) {} write it: add one to `depends_on` of `{}`", writers.join(", "), s.name)
+        };
+        Diagnostic::error(
+            &spec.path,
+            s.locs.depends_on.unwrap_or(s.loc),
+            format!(
+                "stage `{}` ({}) reads `{key}`, but no upstream stage (through depends_on) writes it \
+                 and the run does not start with it; {fix}",
+                s.name,
+                self.resolved[i].meta.stage_type(),
+            ),
+        )
+    }
+
+    /// The dependency step for stage `i`: each `@resource` it needs is one the runtime
+    /// provides (`provided`), and each stage type it needs is upstream of it. (Order and
+    /// cycles are the spec check's.)
+    fn check_dependencies(&self, i: usize, provided: &BTreeSet<String>) -> Vec<Diagnostic> {
+        let (spec, s, r) = (self.spec, &self.spec.stages[i], &self.resolved[i]);
+        let mut diags = Vec::new();
+        for dep in &r.dependencies {
+            if let Some(resource) = dep.strip_prefix('@') {
+                if !provided.contains(resource) {
+                    let given: Vec<String> = provided.iter().map(|r| format!("@{r}")).collect();
+                    diags.push(Diagnostic::error(
+                        &spec.path,
+                        s.loc,
+                        format!(
+                            "stage `{}` needs resource `{dep}`, which this runtime does not provide (it provides: {})",
+                            s.name,
+                            if given.is_empty() { "none".to_owned() } else { given.join(", ") }
+                        ),
+                    ));
+                }
+            } else if !self.ancestors.has(i, dep) {
+                diags.push(Diagnostic::error(
+                    &spec.path,
+                    s.locs.depends_on.unwrap_or(s.loc),
+                    format!(
+                        "stage `{}` ({}) requires a `{dep}` stage upstream (through depends_on), and none of its \
+                         upstream stages is one; add a `{dep}` stage to its depends_on",
+                        s.name,
+                        r.meta.stage_type()
+                    ),
+                ));
+            }
+        }
+        diags
+    }
+}
+
+/// The warning for a `config` given to a stage whose type takes none (a gate's config is its
+/// type's, read by the spec check).
+fn unused_config(spec: &PipelineSpec, s: &StageSpec, r: &ResolvedStage) -> Option<Diagnostic> {
+    let ignored =
+        s.config.as_ref().is_some_and(|c| !c.is_null()) && r.meta.config().is_none() && !r.meta.parks();
+    ignored.then(|| {
+        Diagnostic::warning(
+            &spec.path,
+            s.locs.config.unwrap_or(s.loc),
+            format!(
+                "stage `{}`: stage type `{}` takes no configuration; its `config` is ignored",
+                s.name,
+                r.meta.stage_type()
+            ),
+        )
+    })
+}
+
+/// The resource step: each resource type built once per plan, shared by the stages that take
+/// it.
+struct Resources<'a> {
+    path: &'a Arc<Path>,
+    cache: HashMap<TypeId, ResourceValue>,
+    context: ResourceContext,
+}
+
+impl<'a> Resources<'a> {
+    fn new(spec: &'a PipelineSpec, options: &PlanOptions) -> Self {
+        Resources {
+            path: &spec.path,
+            cache: HashMap::new(),
+            context: ResourceContext::new(spec.name.clone(), options.run_dir.clone()),
+        }
+    }
+
+    /// The resources stage `s` takes, in metadata order; and an error for each that could not
+    /// be created (a failed type is tried again by the next stage that takes it).
+    fn create(&mut self, s: &StageSpec, r: &ResolvedStage) -> (Vec<ResourceValue>, Vec<Diagnostic>) {
+        let mut resources = Vec::new();
+        let mut diags = Vec::new();
+        for rs in r.meta.resources() {
+            let id = rs.ty().id();
+            if let Some(v) = self.cache.get(&id) {
+                resources.push(v.clone());
+                continue;
+            }
+            match rs.create(&self.context) {
+                Ok(v) => {
+                    self.cache.insert(id, v.clone());
+                    resources.push(v);
+                }
+                Err(e) => diags.push(Diagnostic::error(
+                    self.path,
+                    s.loc,
+                    format!("stage `{}`: resource `{}` could not be created: {e}", s.name, rs.ty().name()),
+                )),
+            }
+        }
+        (resources, diags)
     }
 }
 

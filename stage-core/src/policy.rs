@@ -16,16 +16,21 @@
 //! runs. The runtime turns seconds into [`Duration`]s only through [`duration_from_secs`],
 //! which never panics, so even a [`Policy`] built in code with a wild value cannot bring a run
 //! down.
+//!
+//! Layering: this module is built on the pipeline-file layer ([`crate::spec`]'s located YAML,
+//! readers and diagnostics), and that layer knows nothing of policies; the plan and the
+//! runner sit above both.
 
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::spec::diag::{Diagnostic, Loaded, Sink};
+use crate::spec::diag::{self, Diagnostic, Loaded, Sink};
 use crate::spec::read::{self, suggestion};
 use crate::spec::yaml::{self, Loc, Node};
-use crate::spec::PipelineSpec;
+use crate::spec::{LoadError, PipelineSpec};
+use crate::suggest;
 
 /// The original platform's policy file (`default`, `gpu-bound`, `polite-api`).
 const BUILTIN_YAML: &str = include_str!("policy/builtin.yaml");
@@ -157,12 +162,12 @@ pub struct PolicyError {
 
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::spec::diag::write_lines(f, &self.errors)
+        diag::write_lines(f, &self.errors)
     }
 }
 
-impl From<crate::spec::LoadError> for PolicyError {
-    fn from(e: crate::spec::LoadError) -> Self {
+impl From<LoadError> for PolicyError {
+    fn from(e: LoadError) -> Self {
         PolicyError { errors: e.errors, warnings: e.warnings }
     }
 }
@@ -191,10 +196,7 @@ impl PolicySet {
         let path: Arc<Path> = Arc::from(path.as_ref());
         match std::fs::read_to_string(&path) {
             Ok(text) => Self::load_text(&path, &text),
-            Err(e) => {
-                Err(crate::spec::LoadError::whole_file(&path, format!("cannot read the policy file: {e}"))
-                    .into())
-            }
+            Err(e) => Err(LoadError::whole_file(&path, format!("cannot read the policy file: {e}")).into()),
         }
     }
 
@@ -334,9 +336,11 @@ fn read_backoff(sink: &mut Sink, n: &Node, ctx: &str) -> Option<Backoff> {
                     s.loc,
                     format!(
                         "`strategy` in {what} must be `exponential`, `linear` or `none`, found {found}{}",
-                        other.map_or_else(String::new, |t| crate::suggest::did_you_mean(
-                            &crate::suggest::nearest(t, ["exponential", "linear", "none"], 1)
-                        ))
+                        other.map_or_else(String::new, |t| suggest::did_you_mean(&suggest::nearest(
+                            t,
+                            ["exponential", "linear", "none"],
+                            1
+                        )))
                     ),
                 );
                 ok = false;

@@ -1,6 +1,10 @@
 //! Resilience policies around a stage call (contract §6), in the contract's order: rate limit
 //! (per policy), circuit breaker (per stage), retries with backoff, each attempt bounded by
 //! the policy's timeout. Time is the runner's clock, so tests run on fake time.
+//!
+//! [`Resilience::call`] composes the layers into one call around a closure that makes one
+//! attempt (as tower composes layers around a service): the runner knows how to attempt a
+//! stage, and nothing of the policy; this module knows the policy, and nothing of stages.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -8,8 +12,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use super::attempt::Ended;
+use super::report::FailureKind;
 use crate::policy::{
-    duration_from_secs, Backoff, BackoffStrategy, CircuitBreaker, RateLimit, MAX_BACKOFF_SECONDS,
+    duration_from_secs, Backoff, BackoffStrategy, CircuitBreaker, Policy, RateLimit, MAX_BACKOFF_SECONDS,
 };
 use crate::Clock;
 
@@ -38,11 +44,94 @@ impl Default for Resilience {
     }
 }
 
+/// The stage a call is for, as the policy layers see it.
+pub(crate) struct Target<'a> {
+    /// The pipeline's name: with the stage's, the key of the stage's circuit breaker.
+    pub(crate) pipeline: &'a str,
+    /// The stage's name.
+    pub(crate) stage: &'a str,
+    /// Whether the stage is a gate: a gate's waiting is governed by its own timing, never by
+    /// the policy's timeout.
+    pub(crate) parks: bool,
+}
+
+/// What a call under a policy came to: the final outcome, and the attempt figures.
+pub(crate) struct Guarded {
+    /// How the last attempt (or the breaker) ended the call.
+    pub(crate) ended: Ended,
+    /// The attempts made (1 when the breaker refused the first).
+    pub(crate) attempts: u32,
+    /// For a failure: whether it was retried and why (not), for its report line.
+    pub(crate) retry: Option<String>,
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Resilience {
+    /// One call of `target` under `policy`, its layers in the contract's order: rate limit →
+    /// circuit breaker → attempt → retry with backoff, every attempt going through all of
+    /// them. `attempt` makes one attempt, bounded by the timeout it is given (`None`: no
+    /// bound); `retrying` is told of each retry (the attempt that failed, the pause, its
+    /// error) before the pause. Without a policy: one attempt, unbounded, not retried.
+    pub(crate) fn call(
+        &self,
+        policy: Option<&Policy>,
+        target: &Target<'_>,
+        clock: &dyn Clock,
+        mut attempt: impl FnMut(Option<Duration>) -> Ended,
+        mut retrying: impl FnMut(u32, Duration, String),
+    ) -> Guarded {
+        let Some(policy) = policy else {
+            let ended = attempt(None);
+            let retry =
+                matches!(ended, Ended::Failed(..)).then(|| "not retried: the stage has no policy".to_owned());
+            return Guarded { ended, attempts: 1, retry };
+        };
+        let max_attempts = policy.max_attempts.max(1);
+        let timeout =
+            (!target.parks).then(|| duration_from_secs(policy.timeout_seconds, MAX_BACKOFF_SECONDS));
+        let breaker = policy.circuit_breaker.as_ref();
+        let breaker_key =
+            if breaker.is_some() { format!("{}/{}", target.pipeline, target.stage) } else { String::new() };
+        let mut attempts = 0;
+        let ended = loop {
+            attempts += 1;
+            if let Some(limit) = &policy.rate_limit {
+                self.acquire(&policy.name, limit, clock);
+            }
+            if let Some(cb) = breaker {
+                if let Err(msg) = self.allow(&breaker_key, cb, clock) {
+                    break Ended::Failed(msg, FailureKind::BreakerOpen);
+                }
+            }
+            let outcome = attempt(timeout);
+            if let Some(cb) = breaker {
+                // The breaker protects the outside service: it counts only that service's
+                // (transient) failures; bad data, panics and timeouts say nothing about it.
+                match &outcome {
+                    Ended::Failed(_, FailureKind::Transient) => self.record(&breaker_key, cb, false, clock),
+                    Ended::Failed(..) => {}
+                    Ended::Done { .. } | Ended::Parked(_) => self.record(&breaker_key, cb, true, clock),
+                }
+            }
+            match outcome {
+                Ended::Failed(reason, kind) if kind.is_retryable() && attempts < max_attempts => {
+                    let pause = self.backoff(&policy.backoff, attempts);
+                    retrying(attempts, pause, reason);
+                    clock.sleep(pause);
+                }
+                other => break other,
+            }
+        };
+        let retry = match &ended {
+            Ended::Failed(_, kind) => Some(retry_note(*kind, attempts, max_attempts, &policy.name)),
+            _ => None,
+        };
+        Guarded { ended, attempts, retry }
+    }
+
     /// Waits for the policy's next rate-limit slot.
     pub(crate) fn acquire(&self, policy: &str, limit: &RateLimit, clock: &dyn Clock) {
         // A rate of 0.1/s (the smallest a policy file allows) is a 10 s interval; the cap only
@@ -130,6 +219,30 @@ impl Resilience {
         x ^= x >> 27;
         *s = x;
         (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Why a failed stage was, or was not, retried (more), for its report line.
+fn retry_note(kind: FailureKind, attempts: u32, max_attempts: u32, policy: &str) -> String {
+    match kind {
+        FailureKind::Transient | FailureKind::TimedOut if attempts >= max_attempts => {
+            if max_attempts <= 1 {
+                format!("not retried: policy `{policy}` allows one attempt")
+            } else {
+                format!("retried: all {max_attempts} attempts that policy `{policy}` allows failed")
+            }
+        }
+        FailureKind::Transient | FailureKind::TimedOut => "not retried".to_owned(),
+        FailureKind::Permanent => {
+            "not retried: a permanent failure (another attempt cannot fix it)".to_owned()
+        }
+        FailureKind::Panicked => {
+            "not retried: a panic is a bug or bad data, not a transient failure".to_owned()
+        }
+        FailureKind::BreakerOpen => {
+            "not retried: the stage's circuit breaker is open (its outside service failed repeatedly)"
+                .to_owned()
+        }
     }
 }
 
@@ -238,5 +351,62 @@ mod tests {
         assert!(r.allow("p/s", &cb, &clock).is_ok());
         // Other stages have their own breaker.
         assert!(r.allow("p/other", &cb, &clock).is_ok());
+    }
+
+    #[test]
+    fn a_call_takes_every_attempt_through_every_layer_and_a_gate_gets_no_timeout() {
+        let r = Resilience::default();
+        let clock = FakeClock::default();
+        let start = clock.now();
+        let policy = Policy {
+            name: "p".to_owned(),
+            max_attempts: 3,
+            timeout_seconds: 30.0,
+            backoff: Backoff {
+                strategy: BackoffStrategy::Linear,
+                initial: 1.0,
+                maximum: 10.0,
+                jitter: false,
+            },
+            circuit_breaker: None,
+            rate_limit: Some(RateLimit { rate_limit_per_second: 0.5 }),
+            loc: Default::default(),
+        };
+        let mut timeouts = Vec::new();
+        let mut retries = Vec::new();
+        let target = Target { pipeline: "pl", stage: "s", parks: false };
+        let out = r.call(
+            Some(&policy),
+            &target,
+            &clock,
+            |t| {
+                timeouts.push(t);
+                Ended::Failed("down".to_owned(), FailureKind::Transient)
+            },
+            |attempt, pause, reason| retries.push((attempt, pause.as_secs(), reason)),
+        );
+        assert_eq!(out.attempts, 3);
+        assert_eq!(out.retry.as_deref(), Some("retried: all 3 attempts that policy `p` allows failed"));
+        assert_eq!(timeouts, [Some(Duration::from_secs(30)); 3]);
+        assert_eq!(retries, [(1, 1, "down".to_owned()), (2, 2, "down".to_owned())]);
+        // Each retry waits for its rate-limit slot too: 0 s, then 1 s backoff + 1 s more for
+        // the slot (one call per 2 s), then 2 s backoff, the slot already free.
+        assert_eq!(clock.now().duration_since(start).unwrap(), Duration::from_secs(4));
+
+        // A gate's waiting is its own: no timeout, even under a policy.
+        let gate = Target { pipeline: "pl", stage: "g", parks: true };
+        let mut timeouts = Vec::new();
+        let out = r.call(
+            Some(&policy),
+            &gate,
+            &clock,
+            |t| {
+                timeouts.push(t);
+                Ended::Parked("waiting".to_owned())
+            },
+            |_, _, _| panic!("a park is not retried"),
+        );
+        assert_eq!((out.attempts, out.retry), (1, None));
+        assert_eq!(timeouts, [None]);
     }
 }

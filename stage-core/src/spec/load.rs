@@ -113,7 +113,7 @@ fn load_text(path: &Arc<Path>, text: &str) -> Result<Loaded<PipelineSpec>, LoadE
     let spec = Loader { sink: &mut sink }.pipeline(path, &doc.value);
     let result = match spec {
         Some(mut spec) => {
-            spec.source_hash = crate::fingerprint::fnv1a(text.as_bytes());
+            spec.source_hash = crate::hash::fnv1a(text.as_bytes());
             sink.finish(spec)
         }
         None => {

@@ -20,8 +20,9 @@
 //!
 //! Typical use: `load_file(path)` (or `load_dir`) gives a [`PipelineSpec`] with its warnings,
 //! or a [`LoadError`] listing every problem; then `check(&spec, &|t| registry.is_gate(t))`
-//! gives the execution order, phases and effective gates, with more diagnostics; and
-//! `PolicySet::check_names` (in `crate::policy`) checks the stages' policies.
+//! gives the execution order, phases and effective gates, with more diagnostics. The stages'
+//! policy names are checked by the policy module, which sits above this one (it reads policy
+//! files with the same located YAML and diagnostics); nothing here depends on it.
 
 pub mod check;
 pub mod condition;
