@@ -124,40 +124,14 @@ fn every_shared_file_runs_with_the_built_in_stages_and_two_phase_files_resume_ac
     }
 }
 
-const SLOW_GATE: &str = "\
-name: kill-me
-version: 2026-11-29
-stages:
-  - name: ingest
-    type: ingest
-  - name: parse
-    type: parse
-    depends_on: [ingest]
-  - name: chunk
-    type: chunk
-    depends_on: [parse]
-  - name: embed
-    type: embed
-    depends_on: [chunk]
-  - name: index
-    type: index
-    depends_on: [embed]
-  - name: wait
-    type: gate
-    depends_on: [index]
-  - name: extract
-    type: extract
-    depends_on: [wait]
-  - name: kg
-    type: knowledge-graph
-    depends_on: [extract]
-gates:
-  - name: go
-    stage: wait
-    timeout_seconds: 120
-    poll_interval_seconds: 0.5
-    condition: {field: go, equals: true}
-";
+/// The gated example pipeline (`examples/pipelines/gated.yaml`) with its gate waiting 120 s
+/// before it parks, so that a test can kill the run while it waits.
+fn slow_gate() -> String {
+    let gated = include_str!("../../examples/pipelines/gated.yaml");
+    let slow = gated.replace("timeout_seconds: 2\n", "timeout_seconds: 120\n");
+    assert_ne!(slow, gated, "examples/pipelines/gated.yaml no longer sets `timeout_seconds: 2`");
+    slow
+}
 
 /// `stagectl` with every stage event logged (`started`, `completed`: one line each).
 fn logged(args: &[&str]) -> std::process::Output {
@@ -174,7 +148,7 @@ fn logged(args: &[&str]) -> std::process::Output {
 fn a_run_killed_between_two_stages_resumes_from_its_checkpoint_without_duplicate_rows() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = dir.path().join("kill-me.yaml");
-    std::fs::write(&pipeline, SLOW_GATE).unwrap();
+    std::fs::write(&pipeline, slow_gate()).unwrap();
     let store = dir.path().join("store");
     let s = store.to_str().unwrap();
     let job = r#"{"job_id": "k-1", "source": "pmc", "adapter_request": {"data_dir": "examples/data", "id": "PMC9000001"}}"#;
@@ -228,7 +202,7 @@ fn a_run_killed_between_two_stages_resumes_from_its_checkpoint_without_duplicate
 fn resume_refuses_when_the_pipeline_changed_in_a_way_that_breaks_the_stored_state() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = dir.path().join("p.yaml");
-    std::fs::write(&pipeline, SLOW_GATE.replace("timeout_seconds: 120", "timeout_seconds: 1")).unwrap();
+    std::fs::write(&pipeline, slow_gate().replace("timeout_seconds: 120", "timeout_seconds: 1")).unwrap();
     let store = dir.path().join("store");
     let s = store.to_str().unwrap();
     let job = r#"{"job_id": "c-1", "source": "pmc", "adapter_request": {"data_dir": "examples/data", "id": "PMC9000001"}}"#;
@@ -236,7 +210,7 @@ fn resume_refuses_when_the_pipeline_changed_in_a_way_that_breaks_the_stored_stat
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(record(&store, "c-1")["status"], "parked");
     // The completed stage `chunk` is renamed: the stored state has no place in the pipeline.
-    let changed = SLOW_GATE.replace("name: chunk\n", "name: chunking\n").replace("[chunk]", "[chunking]");
+    let changed = slow_gate().replace("name: chunk\n", "name: chunking\n").replace("[chunk]", "[chunking]");
     std::fs::write(&pipeline, changed).unwrap();
     assert!(stagectl(&["ledger", "set", "c-1", "go", "true", "--store", s]).status.success());
     let out = stagectl(&["resume", "c-1", "--store", s]);
@@ -250,7 +224,7 @@ fn resume_refuses_when_the_pipeline_changed_in_a_way_that_breaks_the_stored_stat
         text(&out)
     );
     // A change that keeps the stored state's shape resumes, with a warning.
-    std::fs::write(&pipeline, SLOW_GATE.replace("poll_interval_seconds: 0.5", "poll_interval_seconds: 1"))
+    std::fs::write(&pipeline, slow_gate().replace("poll_interval_seconds: 0.5", "poll_interval_seconds: 1"))
         .unwrap();
     let out = stagectl(&["resume", "c-1", "--store", s]);
     assert!(out.status.success(), "{}", text(&out));
@@ -268,7 +242,7 @@ fn resume_refuses_when_the_pipeline_changed_in_a_way_that_breaks_the_stored_stat
 fn concurrent_watchers_and_a_resume_run_every_parked_run_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = dir.path().join("p.yaml");
-    std::fs::write(&pipeline, SLOW_GATE.replace("timeout_seconds: 120", "timeout_seconds: 1")).unwrap();
+    std::fs::write(&pipeline, slow_gate().replace("timeout_seconds: 120", "timeout_seconds: 1")).unwrap();
     let store = dir.path().join("store");
     let s = store.to_str().unwrap();
     let jobs = dir.path().join("jobs.jsonl");
@@ -316,9 +290,7 @@ fn concurrent_watchers_and_a_resume_run_every_parked_run_exactly_once() {
         if k == 4 {
             // The resume either ran w-3 or found it taken (exit 3), or already completed.
             match out.status.code() {
-                Some(0) if all.contains("job w-3 — pipeline kill-me — Completed") => {
-                    resumed_by_resume += 1
-                }
+                Some(0) if all.contains("job w-3 — pipeline gated — Completed") => resumed_by_resume += 1,
                 Some(0) | Some(3) => {}
                 other => panic!("resume: {other:?}: {all}"),
             }

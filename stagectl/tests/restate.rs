@@ -104,6 +104,24 @@ impl Server {
     fn client(&self) -> Client {
         Client::new(&self.ingress(), Some(&self.admin()), Duration::from_secs(30))
     }
+
+    /// `stagectl submit PIPELINE JOBS` to this server, registering the worker (or balancer)
+    /// at `register` and reading the store `store`; `extra` arguments after those.
+    fn submit(
+        &self,
+        pipeline: &str,
+        jobs: &str,
+        register: &str,
+        store: &str,
+        extra: &[&str],
+    ) -> std::process::Output {
+        let (ingress, admin) = (self.ingress(), self.admin());
+        let mut args =
+            vec!["submit", pipeline, jobs, "--restate", &ingress, "--admin", &admin, "--register", register];
+        args.extend_from_slice(&["--store", store]);
+        args.extend_from_slice(extra);
+        stagectl(&args)
+    }
 }
 
 impl Drop for Server {
@@ -228,15 +246,7 @@ fn restate_runs_the_readme_pipeline_with_the_same_results_as_embedded() {
     assert_eq!(embedded.status.code(), Some(1), "one job failed: {}", text(&embedded));
 
     let restate_store = worker.store.to_str().unwrap().to_owned();
-    let (ingress, admin) = (server.ingress(), server.admin());
-    let uri = worker.uri();
-    let submit = |extra: &[&str]| {
-        let mut args =
-            vec!["submit", pipeline, jobs, "--restate", &ingress, "--admin", &admin, "--register", &uri];
-        args.extend_from_slice(extra);
-        stagectl(&args)
-    };
-    let on_restate = submit(&["--wait", "--json", "--store", &restate_store]);
+    let on_restate = server.submit(pipeline, jobs, &worker.uri(), &restate_store, &["--wait", "--json"]);
     assert_eq!(on_restate.status.code(), Some(1), "one job failed: {}", text(&on_restate));
 
     // Reports name their store (`index`, `kg`): the same once each store is `<store>`.
@@ -271,7 +281,7 @@ fn restate_runs_the_readme_pipeline_with_the_same_results_as_embedded() {
     assert_eq!(String::from_utf8_lossy(&search(e)), String::from_utf8_lossy(&search(&restate_store)));
 
     // Submitting again does not run again; every stage ran once per job.
-    let again = submit(&["--store", &restate_store]);
+    let again = server.submit(pipeline, jobs, &worker.uri(), &restate_store, &[]);
     assert!(again.status.success(), "{}", text(&again));
     assert_eq!(text(&again).matches("already submitted").count(), a.len(), "{}", text(&again));
     let first = serde_json::from_str::<Value>(few[0]).unwrap();
@@ -286,40 +296,8 @@ fn restate_runs_the_readme_pipeline_with_the_same_results_as_embedded() {
     );
 }
 
-const GATED: &str = "\
-name: gated
-version: 2026-12-05
-stages:
-  - name: ingest
-    type: ingest
-  - name: parse
-    type: parse
-    depends_on: [ingest]
-  - name: chunk
-    type: chunk
-    depends_on: [parse]
-  - name: embed
-    type: embed
-    depends_on: [chunk]
-  - name: index
-    type: index
-    depends_on: [embed]
-  - name: wait
-    type: gate
-    depends_on: [index]
-  - name: extract
-    type: extract
-    depends_on: [wait]
-  - name: kg
-    type: knowledge-graph
-    depends_on: [extract]
-gates:
-  - name: go
-    stage: wait
-    timeout_seconds: 2
-    poll_interval_seconds: 0.5
-    condition: {field: go, equals: true}
-";
+/// The gated example pipeline: its gate polls the ledger for 2 s, then parks the run.
+const GATED: &str = include_str!("../../examples/pipelines/gated.yaml");
 
 fn wait_for_status(client: &Client, job: &str, want: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -344,24 +322,18 @@ fn restate_parked_run_survives_server_and_worker_sigkill_and_completes_on_signal
     std::fs::write(&pipeline, GATED).unwrap();
     let job = r#"{"job_id": "g-1", "source": "pmc", "adapter_request": {"data_dir": "examples/data", "id": "PMC9000001"}}"#;
     let store = worker.store.to_str().unwrap().to_owned();
-    let out = stagectl(&[
-        "submit",
-        pipeline.to_str().unwrap(),
-        job,
-        "--restate",
-        &server.ingress(),
-        "--admin",
-        &server.admin(),
-        "--register",
-        &worker.uri(),
-        "--store",
-        &store,
-    ]);
+    let out = server.submit(pipeline.to_str().unwrap(), job, &worker.uri(), &store, &[]);
     assert!(out.status.success(), "{}", text(&out));
     let client = server.client();
     let parked = wait_for_status(&client, "g-1", "parked");
     assert_eq!(parked["stage"], "wait", "{parked}");
     assert_eq!(parked["ledger"]["gate.go.status"], "parked", "{parked}");
+    // The note tells the workflow's wait (2 s, polled every 0.5 s), not the one-evaluation step's.
+    assert_eq!(
+        parked["note"],
+        "gate `go` did not pass within 2 s (4 evaluation(s)); the run is parked until it does",
+        "{parked}"
+    );
 
     server.kill();
     server.spawn();
@@ -455,21 +427,7 @@ fn restate_two_workers_share_a_batch_and_each_job_completes_once() {
     let s = store.to_str().unwrap();
     let uri = format!("http://127.0.0.1:{}", lb.port);
     let started = Instant::now();
-    let out = stagectl(&[
-        "submit",
-        pipeline,
-        jobs,
-        "--restate",
-        &server.ingress(),
-        "--admin",
-        &server.admin(),
-        "--register",
-        &uri,
-        "--store",
-        s,
-        "--wait",
-        "--json",
-    ]);
+    let out = server.submit(pipeline, jobs, &uri, s, &["--wait", "--json"]);
     let restate_secs = started.elapsed().as_secs_f64();
     assert!(out.status.success(), "{}", text(&out));
 
@@ -573,21 +531,7 @@ fn restate_batch_throughput_one_and_two_workers_against_embedded() {
         let lb = balancer(ws.iter().map(|w| w.port).collect());
         let uri = format!("http://127.0.0.1:{}", lb.port);
         let started = Instant::now();
-        let out = stagectl(&[
-            "submit",
-            pipeline,
-            jobs,
-            "--restate",
-            &server.ingress(),
-            "--admin",
-            &server.admin(),
-            "--register",
-            &uri,
-            "--store",
-            store.to_str().unwrap(),
-            "--wait",
-            "--json",
-        ]);
+        let out = server.submit(pipeline, jobs, &uri, store.to_str().unwrap(), &["--wait", "--json"]);
         let secs = started.elapsed().as_secs_f64();
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(json_lines(&out.stdout).len(), runs);
@@ -680,20 +624,7 @@ fn restate_runs_every_shared_compat_pipeline_like_embedded() {
             "--quiet",
         ]);
         assert!(out.status.success(), "{name}: {}", text(&out));
-        let sub = stagectl(&[
-            "submit",
-            f,
-            &the_job,
-            "--restate",
-            &server.ingress(),
-            "--admin",
-            &server.admin(),
-            "--register",
-            &worker.uri(),
-            "--store",
-            &rs,
-            "--rebase-paths",
-        ]);
+        let sub = server.submit(f, &the_job, &worker.uri(), &rs, &["--rebase-paths"]);
         assert!(sub.status.success(), "{name}: {}", text(&sub));
         let mut embedded = json_lines(&out.stdout).into_iter().next().unwrap();
         if yaml.contains("type: gate") {
