@@ -208,7 +208,6 @@ impl StageRun {
                     break Ok(step);
                 }
                 // A gate that did not pass: wait, durably, then evaluate again.
-                let reason = step.report.message.clone().unwrap_or_default();
                 let gate = stage.gate.as_deref();
                 let delay = gate
                     .and_then(|g| g.retry.as_ref().and_then(|r| r.delay_seconds))
@@ -225,6 +224,21 @@ impl StageRun {
                     timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
                 }
                 let polling = timeout.is_some_and(|t| pause * evaluations < t);
+                // The worker evaluates a gate once per step (it never waits in the stage), so
+                // the stage's own note says "within 0 s"; the waiting is this loop's: say so.
+                let reason = match gate {
+                    Some(g) if !polling => {
+                        let limit = match timeout {
+                            Some(t) => format!("within {} s", t.as_secs_f64()),
+                            None => "at its single evaluation".to_owned(),
+                        };
+                        format!(
+                            "gate `{}` did not pass {limit} ({evaluations} evaluation(s)); the run is parked until it does",
+                            g.name
+                        )
+                    }
+                    _ => step.report.message.clone().unwrap_or_default(),
+                };
                 let note = if polling { "waiting" } else { "parked" };
                 ctx.set("status", Json(run.status_json(&job, plan, note, Some(&stage.name), Some(&reason))));
                 let key = signal_key(run.signals);
