@@ -1,4 +1,4 @@
-//! Builds synthetic stores for `bench/search.sh`, and measures the ANN index's recall.
+//! Builds synthetic stores for `bench/search.py`, and measures the ANN index's recall.
 //!
 //! ```sh
 //! cargo run --release -p stages-builtin --example search_store -- build DIR CHUNKS
