@@ -119,7 +119,8 @@ pub(crate) fn ensure_change_log(conn: &rusqlite::Connection) -> rusqlite::Result
 
 const META_FILE: &str = "store.ann.json";
 const LOCK_FILE: &str = "store.ann.lock";
-const META_FORMAT: u32 = 1;
+/// 2: vectors quantized to `i8` in the graph (format 1 kept `f32`; such an index is rebuilt).
+const META_FORMAT: u32 = 2;
 
 /// The changed rows past which [`Store::update_ann_index`] extends an index of `vectors`.
 pub fn pending_limit(vectors: u64) -> u64 {
@@ -204,11 +205,16 @@ pub(crate) struct AnnMeta {
     pub(crate) vectors: u64,
 }
 
+/// The index's settings. Vectors are kept in the graph as `i8` (a quarter of `f32`): the graph
+/// only proposes candidates, every one re-scored exactly from its stored `f32` vector, and
+/// the index is held whole in memory while it is built or extended, so its size is the peak
+/// memory of an `index` stage that extends it (about 0.4 KB per 256-dimension vector instead
+/// of 1.2 KB).
 fn options(dimensions: usize) -> IndexOptions {
     IndexOptions {
         dimensions,
         metric: MetricKind::Cos,
-        quantization: ScalarKind::F32,
+        quantization: ScalarKind::I8,
         connectivity: CONNECTIVITY,
         expansion_add: EXPANSION_ADD,
         expansion_search: EXPANSION_SEARCH,
