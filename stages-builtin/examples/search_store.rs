@@ -125,7 +125,10 @@ fn recall(dir: &Path, n: usize) -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::open(dir)?;
     let embedder = FeatureHashingEmbedder::new(256);
     let model = embedder.name();
-    let (mut found, mut wanted) = (0usize, 0usize);
+    // Recall two ways: by identity (the approximate top 10 holds the exact top 10's chunks),
+    // and by score (an approximate hit scoring at least the exact 10th counts: with feature
+    // hashing many chunks tie, and which of equal-scored chunks is 10th is arbitrary).
+    let (mut found, mut found_by_score, mut wanted) = (0usize, 0usize, 0usize);
     let (mut ann_s, mut brute_s) = (0f64, 0f64);
     for q in queries(n) {
         let v = embedder.embed(&[&q])?.pop().unwrap_or_default();
@@ -140,10 +143,15 @@ fn recall(dir: &Path, n: usize) -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .filter(|e| approx.iter().any(|a| a.chunk_id == e.chunk_id && a.job_id == e.job_id))
             .count();
+        if let Some(tenth) = exact.last() {
+            found_by_score +=
+                approx.iter().filter(|a| a.score >= tenth.score - 1e-9).count().min(exact.len());
+        }
     }
     println!(
-        "{{\"queries\": {n}, \"recall_at_10\": {:.4}, \"search_ms\": {:.3}, \"brute_force_ms\": {:.3}}}",
+        "{{\"queries\": {n}, \"recall_at_10\": {:.4}, \"recall_at_10_by_score\": {:.4}, \"search_ms\": {:.3}, \"brute_force_ms\": {:.3}}}",
         found as f64 / wanted.max(1) as f64,
+        found_by_score as f64 / wanted.max(1) as f64,
         ann_s * 1000.0 / n as f64,
         brute_s * 1000.0 / n as f64
     );
