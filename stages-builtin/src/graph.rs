@@ -208,43 +208,7 @@ impl Store {
     /// node is named by its id or, when no node has that id, by its name (case-insensitive;
     /// every node of that name).
     pub fn neighbors(&self, entity_id_or_name: &str) -> Result<Vec<Edge>, StoreError> {
-        self.read(|tx| {
-            let exists: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM nodes WHERE id = ?1)",
-                [entity_id_or_name],
-                |r| r.get(0),
-            )?;
-            let ids: Vec<String> = if exists {
-                vec![entity_id_or_name.to_owned()]
-            } else {
-                let mut stmt =
-                    tx.prepare("SELECT id FROM nodes WHERE name = ?1 COLLATE NOCASE ORDER BY id")?;
-                let rows = stmt.query_map([entity_id_or_name], |r| r.get(0))?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
-            let mut stmt = tx.prepare(&format!(
-                "SELECT {EDGE_COLUMNS}, id FROM edges WHERE subject = ?1
-                 UNION SELECT {EDGE_COLUMNS}, id FROM edges WHERE object = ?1"
-            ))?;
-            let mut edges: Vec<(i64, Edge)> = Vec::new();
-            for id in &ids {
-                let rows = stmt.query_map([id], |r| Ok((r.get::<_, i64>(6)?, edge_from_row(r)?)))?;
-                for row in rows {
-                    edges.push(row?);
-                }
-            }
-            edges.sort_by(|(ia, a), (ib, b)| {
-                (&a.subject, &a.predicate, &a.object, &a.job_id, ia).cmp(&(
-                    &b.subject,
-                    &b.predicate,
-                    &b.object,
-                    &b.job_id,
-                    ib,
-                ))
-            });
-            edges.dedup_by_key(|(id, _)| *id);
-            Ok(edges.into_iter().map(|(_, e)| e).collect())
-        })
+        self.neighbors_limited(entity_id_or_name, usize::MAX).map(|(edges, _)| edges)
     }
 
     /// As [`Store::neighbors`], the first `limit` edges in the same order, and whether there
