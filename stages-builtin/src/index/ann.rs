@@ -81,7 +81,8 @@ pub const EXPANSION_ADD: usize = 128;
 /// at 96, 0.997 at 256. On `bench/search.py`'s store of 36,000 feature-hashed synthetic chunks
 /// (3-word queries against 20–60-word chunks: many near-equal scores, a hard case for a graph)
 /// it was 0.83 at 256, 0.92 at 1,024 and 0.96 at 4,096 (28 ms in process against 95 ms for the
-/// scan); at 360,000 chunks it was 0.65 at 256 (4,096 not yet measured there).
+/// scan); at 360,000 chunks 0.65 at 256 and 0.875 at 4,096 (143 ms in process against 1,082 ms
+/// for the scan, on a loaded machine): short of 0.95 there, see BENCHMARKS.md §8.
 pub const EXPANSION_SEARCH: usize = 4096;
 
 /// The change log's schema, created on open (also in stores made before it existed).
