@@ -21,7 +21,8 @@
 //! | `chunk_changes(seq, chunk_rowid)` | the row ids of inserted, deleted and re-vectored chunks (kept by triggers), for the ANN index ([`crate::index::ann`]); added to older stores when opened |
 //!
 //! Beside `store.sqlite`, the ANN index of the vectors: `store.ann.json`,
-//! `store.ann.<generation>.usearch` and `store.ann.lock` ([`crate::index::ann`]).
+//! one `store.ann.<generation>-<n>.usearch` per segment and `store.ann.lock`
+//! ([`crate::index::ann`]).
 //!
 //! # Concurrency
 //!
@@ -283,6 +284,20 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         let out = f(&tx)?;
         tx.commit()?;
+        Ok(out)
+    }
+
+    /// [`Store::read`] for reads that fail with another error than SQLite's.
+    pub(crate) fn read_as<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = lock(&self.conn);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(|e| E::from(StoreError::from(e)))?;
+        let out = f(&tx)?;
+        tx.commit().map_err(|e| E::from(StoreError::from(e)))?;
         Ok(out)
     }
 }
