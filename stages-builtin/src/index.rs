@@ -152,18 +152,30 @@ fn to_i64(n: usize) -> i64 {
 /// The distinct `(model, dimensions)` of the stored chunks, sorted: a skip scan of the
 /// `chunks (model, dimensions)` index, a few probes whatever the store's size.
 fn models_in(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(String, usize)>> {
+    // Two seeks per step: the next length of the same model, else the next model. (One query
+    // with `model > ?1 OR (model = ?1 AND dimensions > ?2)`, or the row value
+    // `(model, dimensions) > (?1, ?2)`, seeks only on `model` and then reads every row of the
+    // current model: one scan of the table's index per indexed job, measured as most of a
+    // job's time in a store of 19,000 chunks.)
     let mut first = tx.prepare_cached(
         "SELECT model, dimensions FROM chunks INDEXED BY chunks_by_model ORDER BY model, dimensions LIMIT 1",
     )?;
-    let mut next = tx.prepare_cached(
+    let mut same_model = tx.prepare_cached(
         "SELECT model, dimensions FROM chunks INDEXED BY chunks_by_model
-         WHERE model > ?1 OR (model = ?1 AND dimensions > ?2) ORDER BY model, dimensions LIMIT 1",
+         WHERE model = ?1 AND dimensions > ?2 ORDER BY dimensions LIMIT 1",
+    )?;
+    let mut next_model = tx.prepare_cached(
+        "SELECT model, dimensions FROM chunks INDEXED BY chunks_by_model
+         WHERE model > ?1 ORDER BY model, dimensions LIMIT 1",
     )?;
     let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?));
     let mut found = Vec::new();
     let mut current = first.query_row([], row).optional()?;
     while let Some((model, dimensions)) = current {
-        current = next.query_row(params![model, dimensions], row).optional()?;
+        current = match same_model.query_row(params![model, dimensions], row).optional()? {
+            Some(next) => Some(next),
+            None => next_model.query_row([&model], row).optional()?,
+        };
         found.push((model, usize::try_from(dimensions).unwrap_or(0)));
     }
     Ok(found)
@@ -652,6 +664,29 @@ mod tests {
         assert_eq!(store.vector_models().unwrap(), [("other".to_owned(), 3)]);
         assert_eq!(store.search_vector_of("other", &[0.0, 1.0, 0.0], 5).unwrap().len(), 1);
         assert!(store.search_vector_of("test", &[0.0, 1.0, 0.0], 5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_models_of_a_mixed_store_are_listed_each_once_in_order() {
+        // Written before models were checked: rows of several models and lengths.
+        let store = Store::in_memory().unwrap();
+        store
+            .write(|tx| {
+                for (i, (model, dims)) in
+                    [("b", 2), ("a", 5), ("a", 3), ("b", 2), ("a", 3), ("c", 1), ("a", 5)].iter().enumerate()
+                {
+                    tx.execute(
+                        "INSERT INTO chunks (job_id, chunk_id, doc_id, position, section, text, model, dimensions, vector)
+                         VALUES ('j', ?1, 'd', 0, 's', 't', ?2, ?3, x'')",
+                        params![format!("c{i}"), model, dims],
+                    )?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let models = store.vector_models().unwrap();
+        let expected = [("a", 3), ("a", 5), ("b", 2), ("c", 1)].map(|(m, d)| (m.to_owned(), d));
+        assert_eq!(models, expected);
     }
 
     #[test]
