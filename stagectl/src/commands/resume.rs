@@ -93,7 +93,7 @@ pub(crate) fn resume(
     options: &BatchOptions,
     json: bool,
 ) -> Result<ExitCode, CliError> {
-    let journal = Journal::open(&options.store, options.sync_every_stage)?;
+    let journal = Journal::shared(&options.store, options.sync_every_stage)?;
     let record = journal.load(job_id)?.ok_or_else(|| {
         crate::errors::NotFound(format!(
             "no stored run for job `{job_id}` in {}; `stagectl run` stores one",
@@ -153,7 +153,7 @@ pub(crate) fn watch(
 ) -> Result<ExitCode, CliError> {
     std::fs::create_dir_all(&options.store)?;
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&options.store)?);
-    let journal = Journal::open(&options.store, options.sync_every_stage)?;
+    let journal = Journal::shared(&options.store, options.sync_every_stage)?;
     let mut next_check: BTreeMap<String, Instant> = BTreeMap::new();
     let mut failed = false;
     let mut resumed = 0usize;

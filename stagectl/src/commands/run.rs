@@ -336,7 +336,8 @@ fn run_stream(
     done: &JobDone<'_>,
 ) -> BatchCounts {
     let counts = Mutex::new(BatchCounts::default());
-    let journal = match Journal::open(store, false) {
+    // The runner's own journal when it checkpoints into this store: one connection.
+    let journal = match Journal::shared(store, false) {
         Ok(j) => Some(j),
         Err(e) => {
             tracing::error!("runs will not be recorded: {e}");
@@ -401,7 +402,7 @@ pub(crate) fn runner(
     ledger: Arc<dyn Ledger>,
     progress: Arc<BatchProgress>,
 ) -> Result<Runner, CliError> {
-    let journal = Arc::new(Journal::open(&options.store, options.sync_every_stage)?);
+    let journal = Journal::shared(&options.store, options.sync_every_stage)?;
     let runner =
         Runner::new().with_ledger(ledger).with_workers(options.workers).with_checkpoint(journal).with_host(
             HostSettings {
