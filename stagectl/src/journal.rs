@@ -22,8 +22,12 @@
 //! running is void at once, so a run whose process was killed resumes without waiting. So two `watch` processes, or a `resume` racing a `watch`, never run a parked run twice.
 //!
 //! Durability: WAL mode. A committed stage survives the process being killed (SIGKILL); the
-//! commit that ends or parks a run is also flushed to disk (`synchronous = FULL` for it), and
-//! with `--sync-every-stage` every stage's commit is. Several processes may share a journal.
+//! commit that ends or parks a run is also flushed to disk before [`Journal::finish`] returns
+//! (before the run's result is printed), and with `--sync-every-stage` every stage's commit is
+//! (`synchronous = FULL`). A run's end is flushed outside the connection's lock (group
+//! commit): `finish` commits, then `fsync`s the write-ahead log unless a flush begun after its
+//! commit already covered it, so the other job threads keep committing meanwhile. Several
+//! processes may share a journal.
 //!
 //! | table | columns |
 //! |---|---|
@@ -89,6 +93,11 @@ pub struct Journal {
     owner: String,
     /// Set while a thread renews this journal's leases; cleared (the thread ends) on drop.
     renewing: Arc<std::sync::atomic::AtomicBool>,
+    /// Group commit: the run ends committed, numbered in commit order (taken under the
+    /// connection's lock)…
+    committed: std::sync::atomic::AtomicU64,
+    /// …and the write-ahead log's file with the number of the last one flushed.
+    flushed: Mutex<(Option<std::fs::File>, u64)>,
 }
 
 impl Drop for Journal {
@@ -239,6 +248,8 @@ impl Journal {
             sync_every_stage,
             owner: format!("{} pid {} #{nanos:09}", host(), std::process::id()),
             renewing: Arc::default(),
+            committed: std::sync::atomic::AtomicU64::new(0),
+            flushed: Mutex::new((None, 0)),
         })
     }
 
@@ -421,28 +432,60 @@ impl Journal {
             "pipeline_version": report.pipeline_version,
             "stages": report.stages,
         }))?;
-        let conn = self.conn();
-        if !self.sync_every_stage {
-            conn.pragma_update(None, "synchronous", "FULL")?;
-        }
-        let done = conn
-            .prepare_cached(
+        let ticket = {
+            let conn = self.conn();
+            conn.prepare_cached(
                 "UPDATE runs SET status = ?2, duration_ms = ?3, report = ?4, updated_at = ?5,
                      lease_owner = NULL, lease_until = NULL WHERE job_id = ?1",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    report.job_id,
-                    run_status_name(report.status),
-                    report.duration_ms as i64,
-                    lines,
-                    now_ms()
-                ])
-            });
-        if !self.sync_every_stage {
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            )?
+            .execute(params![
+                report.job_id,
+                run_status_name(report.status),
+                report.duration_ms as i64,
+                lines,
+                now_ms()
+            ])?;
+            // Numbered while the connection is held: every commit numbered up to n is in the
+            // log's file (in the page cache) once n is taken.
+            self.committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+        };
+        if self.sync_every_stage {
+            // `synchronous = FULL`: the commit was flushed.
+            return Ok(());
         }
-        done?;
+        self.flush_through(ticket, &report.job_id)
+    }
+
+    /// Makes every run end numbered up to `ticket` durable: one `fsync` of the write-ahead log
+    /// (`fsync` flushes every written page of a file, whoever wrote it) covers all the commits
+    /// made before it began, so a thread whose commit an earlier flush covered returns at once.
+    fn flush_through(&self, ticket: u64, job_id: &str) -> Result<(), CliError> {
+        use std::sync::atomic::Ordering;
+        let mut flushed = self.flushed.lock().unwrap_or_else(|p| p.into_inner());
+        if flushed.1 >= ticket {
+            return Ok(());
+        }
+        let upto = self.committed.load(Ordering::SeqCst);
+        if flushed.0.is_none() {
+            // The log exists while this journal's connection is open (SQLite removes it only
+            // when the last connection closes), so the file stays the one written.
+            let wal = self.store.join("journal.sqlite-wal");
+            flushed.0 = std::fs::File::options().read(true).open(&wal).ok();
+        }
+        match &flushed.0 {
+            Some(wal) => wal.sync_data()?,
+            None => {
+                // No log file to flush (it could not be opened): a commit under
+                // `synchronous = FULL` flushes the log, earlier commits with it.
+                let conn = self.conn();
+                conn.pragma_update(None, "synchronous", "FULL")?;
+                let synced =
+                    conn.execute("UPDATE runs SET updated_at = updated_at WHERE job_id = ?1", [job_id]);
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                synced?;
+            }
+        }
+        flushed.1 = flushed.1.max(upto);
         Ok(())
     }
 
@@ -637,5 +680,49 @@ impl Checkpoint for Journal {
         if let Err(e) = self.append(state, stage) {
             tracing::error!(job = %state.job.job_id, stage, "journal: could not record the stage: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    fn report(job_id: &str) -> RunReport {
+        serde_json::from_value(serde_json::json!({
+            "pipeline": "p", "pipeline_version": "1", "pipeline_path": null, "job_id": job_id,
+            "status": "completed", "stages": [], "results": {}, "duration_ms": 1
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn runs_ending_together_are_each_flushed_before_finish_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::shared(dir.path(), false).unwrap();
+        assert!(Arc::ptr_eq(&journal, &Journal::shared(dir.path(), false).unwrap()), "one per store");
+        assert!(
+            !Arc::ptr_eq(&journal, &Journal::shared(dir.path(), true).unwrap()),
+            "a journal that does not sync every stage is not handed to one that must"
+        );
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let journal = &journal;
+                s.spawn(move || {
+                    for i in 0..25 {
+                        journal.finish(&report(&format!("j{t}-{i}"))).unwrap();
+                        // When `finish` returns, a flush covering this commit has ended: the
+                        // flushed number is at least the commits this thread has made.
+                        assert!(journal.flushed.lock().unwrap().1 > i);
+                    }
+                });
+            }
+        });
+        let committed = journal.committed.load(Ordering::SeqCst);
+        assert_eq!(committed, 100);
+        let flushed = journal.flushed.lock().unwrap();
+        assert_eq!(flushed.1, committed, "every commit flushed");
+        assert!(flushed.0.is_some(), "the write-ahead log is what is flushed");
     }
 }
