@@ -259,20 +259,30 @@ impl Store {
         &self.location
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed when `f` succeeds and rolled
-    /// back when it fails.
-    pub(crate) fn write<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    /// Runs `f` in one transaction begun with `behavior`, committed when `f` succeeds and
+    /// rolled back when it fails.
+    fn transaction<T, E>(
+        &self,
+        behavior: TransactionBehavior,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
     where
         E: From<StoreError>,
     {
         let mut conn = lock(&self.conn);
-        // The busy handler waits for `BEGIN IMMEDIATE`'s lock (up to `BUSY_TIMEOUT`).
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| E::from(StoreError::from(e)))?;
+        let tx = conn.transaction_with_behavior(behavior).map_err(|e| E::from(StoreError::from(e)))?;
         let out = f(&tx)?;
         tx.commit().map_err(|e| E::from(StoreError::from(e)))?;
         Ok(out)
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committed when `f` succeeds and rolled
+    /// back when it fails. The busy handler waits for its lock (up to `BUSY_TIMEOUT`).
+    pub(crate) fn write<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        self.transaction(TransactionBehavior::Immediate, f)
     }
 
     /// Runs the reads of `f` in one read transaction (one snapshot).
@@ -280,11 +290,7 @@ impl Store {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let mut conn = lock(&self.conn);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        self.transaction(TransactionBehavior::Deferred, |tx| f(tx).map_err(StoreError::from))
     }
 
     /// [`Store::read`] for reads that fail with another error than SQLite's.
@@ -292,13 +298,7 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let mut conn = lock(&self.conn);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
-            .map_err(|e| E::from(StoreError::from(e)))?;
-        let out = f(&tx)?;
-        tx.commit().map_err(|e| E::from(StoreError::from(e)))?;
-        Ok(out)
+        self.transaction(TransactionBehavior::Deferred, f)
     }
 }
 

@@ -535,11 +535,13 @@ struct Building {
 }
 
 impl Writer<'_> {
+    /// The name of the next segment file this update writes.
+    fn next_file(&self) -> String {
+        format!("store.ann.{}-{}.usearch", self.generation, self.written)
+    }
+
     fn error(&self, e: &dyn std::fmt::Display) -> AnnError {
-        AnnError::Index {
-            path: self.dir.join(format!("store.ann.{}-{}.usearch", self.generation, self.written)),
-            message: e.to_string(),
-        }
+        AnnError::Index { path: self.dir.join(self.next_file()), message: e.to_string() }
     }
 
     fn new_index(&self, capacity: usize) -> Result<Index, AnnError> {
@@ -550,7 +552,7 @@ impl Writer<'_> {
 
     /// Saves `b` to a new file (written aside, then renamed).
     fn save(&mut self, b: &Building) -> Result<Segment, AnnError> {
-        let file = format!("store.ann.{}-{}.usearch", self.generation, self.written);
+        let file = self.next_file();
         let tmp = self.dir.join(format!("{file}.tmp"));
         let path = self.dir.join(&file);
         b.index
