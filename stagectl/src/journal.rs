@@ -22,12 +22,14 @@
 //! running is void at once, so a run whose process was killed resumes without waiting. So two `watch` processes, or a `resume` racing a `watch`, never run a parked run twice.
 //!
 //! Durability: WAL mode. A committed stage survives the process being killed (SIGKILL); the
-//! commit that ends or parks a run is also flushed to disk before [`Journal::finish`] returns
-//! (before the run's result is printed), and with `--sync-every-stage` every stage's commit is
-//! (`synchronous = FULL`). A run's end is flushed outside the connection's lock (group
-//! commit): `finish` commits, then `fsync`s the write-ahead log unless a flush begun after its
-//! commit already covered it, so the other job threads keep committing meanwhile. Several
-//! processes may share a journal.
+//! commit that ends or parks a run is also flushed to disk before the run's result is printed,
+//! and with `--sync-every-stage` every stage's commit is (`synchronous = FULL`). A run's end is
+//! flushed outside the connection's lock (group commit): [`Journal::end`] commits and returns a
+//! ticket, and [`Journal::flush_through`] `fsync`s the write-ahead log unless a flush begun
+//! after that commit already covered it ([`Journal::finish`] does both). `stagectl run` flushes
+//! on a thread of its own and prints each result after its flush, so the job threads go on
+//! with their next jobs instead of waiting for the disk. The log's checkpoints run on a thread
+//! of their own too ([`stages_builtin::checkpoint`]). Several processes may share a journal.
 //!
 //! | table | columns |
 //! |---|---|
@@ -42,6 +44,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension};
 use stage_core::run::{Checkpoint, RestoredStage, StageReport};
 use stage_core::{Fingerprint, Job, Plan, RunReport, RunState, RunStatus, SharedValue, StageStatus};
+use stages_builtin::checkpoint::Checkpointer;
 
 use crate::CliError;
 
@@ -86,6 +89,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS outputs_by_stage ON outputs (job_id, stage, ke
 /// The run journal of a store (module docs). Shared by the threads of a batch.
 #[derive(Debug)]
 pub struct Journal {
+    /// Dropped first: its thread stops before the journal's connection closes.
+    _checkpointer: Checkpointer,
     conn: Mutex<Connection>,
     store: PathBuf,
     sync_every_stage: bool,
@@ -105,6 +110,10 @@ impl Drop for Journal {
         self.renewing.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// A ticket for [`Journal::flush_through`]: the number of a committed run end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Flush(u64);
 
 /// A run as the journal keeps it.
 #[derive(Debug, Clone)]
@@ -243,9 +252,13 @@ impl Journal {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", if sync_every_stage { "FULL" } else { "NORMAL" })?;
         conn.execute_batch(SCHEMA).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Checkpoints run on a thread of their own, not in the job threads' commits.
+        Checkpointer::configure_writer(&conn)?;
+        let checkpointer = Checkpointer::start(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         clean_stale_temporaries(&store.join("outputs"));
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         Ok(Journal {
+            _checkpointer: checkpointer,
             conn: Mutex::new(conn),
             store: store.to_owned(),
             sync_every_stage,
@@ -428,44 +441,52 @@ impl Journal {
     }
 
     /// A run ended (or parked): its status and report lines (not its results: they are the
-    /// outputs), flushed to disk.
+    /// outputs), flushed to disk. [`Journal::end`] then [`Journal::flush_through`].
     pub fn finish(&self, report: &RunReport) -> Result<(), CliError> {
+        let ticket = self.end(report)?;
+        self.flush_through(ticket)
+    }
+
+    /// Commits a run's end, as [`Journal::finish`] does, without waiting for the disk: the
+    /// commit survives the process being killed, and [`Journal::flush_through`] with the
+    /// returned ticket makes it survive the machine stopping. `stagectl run` prints a job's
+    /// result only after that flush, on a thread of its own, so that the job threads go on
+    /// with the next jobs meanwhile (one flush then covers the runs of several jobs).
+    pub fn end(&self, report: &RunReport) -> Result<Flush, CliError> {
         let lines = serde_json::to_string(&serde_json::json!({
             "pipeline": report.pipeline,
             "pipeline_version": report.pipeline_version,
             "stages": report.stages,
         }))?;
-        let ticket = {
-            let conn = self.conn();
-            conn.prepare_cached(
-                "UPDATE runs SET status = ?2, duration_ms = ?3, report = ?4, updated_at = ?5,
-                     lease_owner = NULL, lease_until = NULL WHERE job_id = ?1",
-            )?
-            .execute(params![
-                report.job_id,
-                run_status_name(report.status),
-                report.duration_ms as i64,
-                lines,
-                now_ms()
-            ])?;
-            // Numbered while the connection is held: every commit numbered up to n is in the
-            // log's file (in the page cache) once n is taken.
-            self.committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
-        };
-        if self.sync_every_stage {
-            // `synchronous = FULL`: the commit was flushed.
-            return Ok(());
-        }
-        self.flush_through(ticket, &report.job_id)
+        let conn = self.conn();
+        conn.prepare_cached(
+            "UPDATE runs SET status = ?2, duration_ms = ?3, report = ?4, updated_at = ?5,
+                 lease_owner = NULL, lease_until = NULL WHERE job_id = ?1",
+        )?
+        .execute(params![
+            report.job_id,
+            run_status_name(report.status),
+            report.duration_ms as i64,
+            lines,
+            now_ms()
+        ])?;
+        // Numbered while the connection is held: every commit numbered up to n is in the
+        // log's file (in the page cache) once n is taken.
+        Ok(Flush(self.committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1))
     }
 
-    /// Makes every run end numbered up to `ticket` durable: one `fsync` of the write-ahead log
-    /// (`fsync` flushes every written page of a file, whoever wrote it) covers all the commits
-    /// made before it began, so a thread whose commit an earlier flush covered returns at once.
-    fn flush_through(&self, ticket: u64, job_id: &str) -> Result<(), CliError> {
+    /// Makes every run end committed up to `ticket` durable: one `fsync` of the write-ahead
+    /// log (`fsync` flushes every written page of a file, whoever wrote it) covers all the
+    /// commits made before it began, so a call whose commit an earlier flush covered returns
+    /// at once. With `--sync-every-stage` (`synchronous = FULL`) every commit was flushed
+    /// already.
+    pub fn flush_through(&self, ticket: Flush) -> Result<(), CliError> {
         use std::sync::atomic::Ordering;
+        if self.sync_every_stage {
+            return Ok(());
+        }
         let mut flushed = self.flushed.lock().unwrap_or_else(|p| p.into_inner());
-        if flushed.1 >= ticket {
+        if flushed.1 >= ticket.0 {
             return Ok(());
         }
         let upto = self.committed.load(Ordering::SeqCst);
@@ -482,8 +503,10 @@ impl Journal {
                 // `synchronous = FULL` flushes the log, earlier commits with it.
                 let conn = self.conn();
                 conn.pragma_update(None, "synchronous", "FULL")?;
-                let synced =
-                    conn.execute("UPDATE runs SET updated_at = updated_at WHERE job_id = ?1", [job_id]);
+                let synced = conn.execute(
+                    "UPDATE runs SET updated_at = updated_at WHERE rowid = (SELECT max(rowid) FROM runs)",
+                    [],
+                );
                 conn.pragma_update(None, "synchronous", "NORMAL")?;
                 synced?;
             }
@@ -698,6 +721,41 @@ mod tests {
             "status": "completed", "stages": [], "results": {}, "duration_ms": 1
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn an_end_is_committed_at_once_and_flushed_through_its_ticket() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path(), false).unwrap();
+        let status = |job: &str| -> Option<String> {
+            // Another connection: sees what is committed, flushed or not.
+            let conn = Connection::open(dir.path().join(Journal::FILE)).unwrap();
+            conn.query_row("SELECT status FROM runs WHERE job_id = ?1", [job], |r| r.get(0))
+                .optional()
+                .unwrap()
+        };
+        let start_without_plan = |job: &str| {
+            journal
+                .conn()
+                .execute(
+                    "INSERT INTO runs (job_id, pipeline_path, fingerprint, status, job, updated_at)
+                     VALUES (?1, 'p.yaml', '{}', 'running', '{}', 0)",
+                    [job],
+                )
+                .unwrap();
+        };
+        start_without_plan("a");
+        start_without_plan("b");
+        let first = journal.end(&report("a")).unwrap();
+        let second = journal.end(&report("b")).unwrap();
+        assert!(first < second, "tickets are numbered in commit order");
+        assert_eq!(status("a").as_deref(), Some("completed"), "committed before any flush");
+        assert_eq!(journal.flushed.lock().unwrap().1, 0, "`end` does not wait for the disk");
+        journal.flush_through(second).unwrap();
+        assert_eq!(journal.flushed.lock().unwrap().1, 2, "one flush covers both ends");
+        // Covered already: returns without flushing again.
+        journal.flush_through(first).unwrap();
+        assert_eq!(journal.flushed.lock().unwrap().1, 2);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Batches through the library API (`stagectl::run_jobs`): a panicking stage mid-batch fails
-//! its job only; concurrent runs share the store without lost or torn writes.
+//! its job only; concurrent runs share the store without lost or torn writes; each result is
+//! handed over once its run is recorded.
 
 use std::sync::Arc;
 
@@ -82,4 +83,41 @@ fn concurrent_runs_share_the_store_without_lost_or_torn_writes() {
     assert!(sequential.0 > 0);
     assert_eq!(counts(4, 2), sequential);
     assert_eq!(counts(7, 1), sequential);
+}
+
+#[test]
+fn each_result_is_handed_over_once_its_run_is_recorded_and_once_only() {
+    let pipeline = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pipelines/literature.yaml"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(&pipeline, dir.path());
+    let runner = Runner::new().with_ledger(Arc::new(SqliteLedger::open(dir.path()).unwrap()));
+    let jobs: Vec<Job> = (0..3)
+        .flat_map(|round| {
+            corpus_jobs().into_iter().map(move |mut job| {
+                job.job_id = format!("{}-{round}", job.job_id);
+                job
+            })
+        })
+        .collect();
+    let journal = dir.path().join("journal.sqlite");
+    let seen = std::sync::Mutex::new(Vec::new());
+    let counts = stagectl::run_jobs_with(&plan, &jobs, &runner, dir.path(), 3, &|i, job, result| {
+        let report = result.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.job_id, jobs[i].job_id);
+        // Read by a connection of this test's own: the run's end is committed before its result
+        // is handed over (and flushed: `Journal::flush_through` ran for it).
+        let conn = rusqlite::Connection::open(&journal).unwrap();
+        let status: String =
+            conn.query_row("SELECT status FROM runs WHERE job_id = ?1", [&job.job_id], |r| r.get(0)).unwrap();
+        assert_eq!(status, "completed", "{}", job.job_id);
+        seen.lock().unwrap().push(i);
+    });
+    assert!(counts.ok());
+    assert_eq!(counts.total(), jobs.len());
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..jobs.len()).collect::<Vec<_>>(), "every job handed over once");
 }

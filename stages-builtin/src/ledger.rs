@@ -32,6 +32,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 use stage_core::{BoxError, Ledger};
 
+use crate::checkpoint::Checkpointer;
 use crate::store::{lock, open_database, StoreError};
 
 const LEDGER_SCHEMA_V1: &str = "
@@ -102,6 +103,8 @@ fn value_from_sql(v: ValueRef<'_>) -> Value {
 ///
 /// See the [module documentation](self) for the schema and the concurrency rules.
 pub struct SqliteLedger {
+    /// Dropped first: its thread stops before the ledger's connection closes.
+    _checkpointer: Option<Checkpointer>,
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
 }
@@ -125,13 +128,15 @@ impl SqliteLedger {
             .map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source })?;
         let path = dir.join(Self::FILE_NAME);
         let conn = open_database(Some(&path), LEDGER_SCHEMA_V1, Self::SCHEMA_VERSION)?;
-        Ok(SqliteLedger { conn: Mutex::new(conn), path: Some(path) })
+        let checkpointer = Checkpointer::start(&path)
+            .map_err(|source| StoreError::Open { location: path.display().to_string(), source })?;
+        Ok(SqliteLedger { _checkpointer: Some(checkpointer), conn: Mutex::new(conn), path: Some(path) })
     }
 
     /// An empty ledger in memory, for tests: it is gone when dropped.
     pub fn in_memory() -> Result<SqliteLedger, StoreError> {
         let conn = open_database(None, LEDGER_SCHEMA_V1, Self::SCHEMA_VERSION)?;
-        Ok(SqliteLedger { conn: Mutex::new(conn), path: None })
+        Ok(SqliteLedger { _checkpointer: None, conn: Mutex::new(conn), path: None })
     }
 
     /// The database file, or `None` in memory.

@@ -16,6 +16,7 @@
 //! Link this crate (`use stages_builtin as _;`) and its stages are in
 //! `StageRegistry::global()`.
 
+pub mod checkpoint;
 pub mod chunk;
 pub mod download;
 pub mod embed;

@@ -26,7 +26,8 @@
 //!
 //! # Concurrency
 //!
-//! The database is in WAL mode with a 5 s busy timeout and foreign keys on. Within a process,
+//! The database is in WAL mode with a 5 s busy timeout and foreign keys on; its log is
+//! checkpointed by a thread of its own ([`crate::checkpoint`]), not by the writers. Within a process,
 //! one connection is shared behind a mutex; several processes (or several [`Store`]s on the
 //! same directory) may write at once: every write is one short `BEGIN IMMEDIATE` transaction
 //! and every read one statement (or one read transaction).
@@ -37,6 +38,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use stage_core::{BoxError, Resource, ResourceContext};
+
+use crate::checkpoint::Checkpointer;
 
 /// How long a statement waits for another connection's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -161,6 +164,8 @@ pub(crate) fn open_database(
         })
         .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        // Checkpoints run on a `Checkpointer`'s thread (`Store::open`, `SqliteLedger::open`).
+        Checkpointer::configure_writer(&conn).map_err(open_err)?;
     }
     conn.pragma_update(None, "foreign_keys", true).map_err(open_err)?;
     let found = retry_busy(|| {
@@ -211,6 +216,8 @@ pub(crate) fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 /// [`crate::index`] (`search_text`, `search_vector`, `chunk_count`) and [`crate::graph`]
 /// (`node`, `neighbors`, `graph_stats`, `edges_for_job`).
 pub struct Store {
+    /// Dropped first: its thread stops before the store's connection closes.
+    _checkpointer: Option<Checkpointer>,
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
     location: String,
@@ -235,9 +242,15 @@ impl Store {
             .map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source })?;
         let path = dir.join(Self::FILE_NAME);
         let conn = open_database(Some(&path), STORE_SCHEMA_V1, Self::SCHEMA_VERSION)?;
-        crate::index::ann::ensure_change_log(&conn)
-            .map_err(|source| StoreError::Open { location: path.display().to_string(), source })?;
-        Ok(Store { conn: Mutex::new(conn), location: path.display().to_string(), path: Some(path) })
+        let open_err = |source| StoreError::Open { location: path.display().to_string(), source };
+        crate::index::ann::ensure_change_log(&conn).map_err(open_err)?;
+        let checkpointer = Checkpointer::start(&path).map_err(open_err)?;
+        Ok(Store {
+            _checkpointer: Some(checkpointer),
+            conn: Mutex::new(conn),
+            location: path.display().to_string(),
+            path: Some(path),
+        })
     }
 
     /// An empty store in memory (for tests and hosts without a store directory): it is gone
@@ -246,7 +259,7 @@ impl Store {
         let conn = open_database(None, STORE_SCHEMA_V1, Self::SCHEMA_VERSION)?;
         crate::index::ann::ensure_change_log(&conn)
             .map_err(|source| StoreError::Open { location: ":memory:".to_owned(), source })?;
-        Ok(Store { conn: Mutex::new(conn), path: None, location: ":memory:".to_owned() })
+        Ok(Store { _checkpointer: None, conn: Mutex::new(conn), path: None, location: ":memory:".to_owned() })
     }
 
     /// The database file, or `None` for an in-memory store.

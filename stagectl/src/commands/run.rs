@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use stage_core::run::EventSink;
 use stage_core::{HostSettings, Job, Ledger, Plan, PlanOptions, RunReport, RunStatus, Runner, StageRegistry};
 use stages_builtin::ledger::SqliteLedger;
 
-use crate::journal::Journal;
+use crate::journal::{Flush, Journal};
 use crate::progress::BatchProgress;
 use crate::table::table;
 use crate::CliError;
@@ -304,8 +305,8 @@ pub fn run_jobs(
 }
 
 /// Runs jobs like [`run_jobs`], handing each job's result to `done` (with the job's index in
-/// `jobs`) as soon as it ends, in completion order, and keeping only counts: memory stays flat
-/// in the number of jobs.
+/// `jobs`) as soon as it ends and its run is flushed to the journal, in completion order, from
+/// one thread, and keeping only counts: memory stays flat in the number of jobs.
 pub fn run_jobs_with(
     plan: &Plan,
     jobs: &[Job],
@@ -327,6 +328,12 @@ type NextJob<'a> = dyn Fn() -> Option<(usize, Job, Option<String>)> + Sync + 'a;
 
 /// Runs the jobs `next` hands out until it has none, `concurrency` at a time: each worker holds
 /// one job at a time, so a batch read from a file as it runs keeps memory flat.
+///
+/// A worker commits a run's end to the journal and goes on with its next job; a thread of
+/// their own flushes the journal to disk ([`Journal::flush_through`]: one `fsync` for every run
+/// ended since the last) and only then counts each flushed job and hands it to `done`, in the
+/// order they ended. So a result is printed once its run is durable, and the job threads do not
+/// wait for the disk.
 fn run_stream(
     plan: &Plan,
     next: &NextJob<'_>,
@@ -335,7 +342,6 @@ fn run_stream(
     concurrency: usize,
     done: &JobDone<'_>,
 ) -> BatchCounts {
-    let counts = Mutex::new(BatchCounts::default());
     // The runner's own journal when it checkpoints into this store: one connection.
     let journal = match Journal::shared(store, false) {
         Ok(j) => Some(j),
@@ -344,45 +350,96 @@ fn run_stream(
             None
         }
     };
+    let journal = journal.as_deref();
+    // Ended jobs, waiting for their flush; bounded, so that the workers wait for a slow disk
+    // rather than memory growing.
+    let (ended, flushing) = std::sync::mpsc::sync_channel::<Ended>(8 * concurrency.max(1));
     std::thread::scope(|s| {
+        let flusher = s.spawn(move || flush_and_report(journal, &flushing, done));
         for _ in 0..concurrency.max(1) {
-            s.spawn(|| {
+            let ended = ended.clone();
+            s.spawn(move || {
                 while let Some((i, job, refused)) = next() {
-                    let job = &job;
                     let sources = &plan.pipeline.applicable_sources;
-                    let result = if let Some(why) = refused {
-                        Err(why)
+                    let (result, flush) = if let Some(why) = refused {
+                        (Err(why), None)
                     } else if !sources.is_empty() && !sources.contains(&job.source) {
-                        Err(format!(
+                        let why = format!(
                             "job `{}` refused: pipeline `{}` accepts sources {} but the job's source is `{}`",
                             job.job_id,
                             plan.pipeline.name,
                             sources.join(", "),
                             job.source
-                        ))
+                        );
+                        (Err(why), None)
                     } else {
                         let out = runner.run(plan, job.clone());
-                        match journal.as_ref().map(|j| save_run(j, plan, &out)) {
+                        match journal.map(|j| commit_run(j, plan, &out)) {
                             // A run that could not be recorded (a full disk, say) did not happen
                             // as far as the store knows: it is reported so, not as completed.
-                            Some(Err(e)) => {
-                                Err(format!("job `{}`: the run could not be recorded: {e}", job.job_id))
-                            }
-                            _ => Ok(out.report),
+                            Some(Err(e)) => (
+                                Err(format!("job `{}`: the run could not be recorded: {e}", job.job_id)),
+                                None,
+                            ),
+                            Some(Ok(flush)) => (Ok(out.report), Some(flush)),
+                            None => (Ok(out.report), None),
                         }
                     };
-                    counts.lock().unwrap_or_else(|p| p.into_inner()).count(&result);
-                    done(i, job, result);
+                    if ended.send(Ended { index: i, job, result, flush }).is_err() {
+                        // The flusher is gone (it panicked): nothing can report this job.
+                        break;
+                    }
                 }
             });
         }
-    });
-    counts.into_inner().unwrap_or_else(|p| p.into_inner())
+        drop(ended);
+        flusher.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// A job that ended, waiting for its run's flush to be reported.
+struct Ended {
+    index: usize,
+    job: Job,
+    result: JobResult,
+    /// Its run's end in the journal, when it was recorded.
+    flush: Option<Flush>,
+}
+
+/// The flusher of [`run_stream`]: takes every job that ended since its last flush, flushes the
+/// journal through the last of them, then counts and reports them, until the workers are done.
+fn flush_and_report(journal: Option<&Journal>, ended: &Receiver<Ended>, done: &JobDone<'_>) -> BatchCounts {
+    let mut counts = BatchCounts::default();
+    let mut batch = Vec::new();
+    while let Ok(first) = ended.recv() {
+        batch.push(first);
+        batch.extend(ended.try_iter());
+        let through = batch.iter().filter_map(|e| e.flush).max();
+        let flushed = match (journal, through) {
+            (Some(journal), Some(through)) => journal.flush_through(through).map_err(|e| e.to_string()),
+            _ => Ok(()),
+        };
+        for Ended { index, job, mut result, flush } in batch.drain(..) {
+            if let (Err(e), Some(_)) = (&flushed, flush) {
+                result = Err(format!("job `{}`: the run could not be recorded: {e}", job.job_id));
+            }
+            counts.count(&result);
+            done(index, &job, result);
+        }
+    }
+    counts
 }
 
 /// Records how a run ended. A run the runner journaled stage by stage only gets its status;
-/// one run without the journal as its checkpoint is recorded whole.
+/// one run without the journal as its checkpoint is recorded whole. Durable when it returns.
 pub(crate) fn save_run(journal: &Journal, plan: &Plan, out: &stage_core::RunOutcome) -> Result<(), CliError> {
+    let flush = commit_run(journal, plan, out)?;
+    journal.flush_through(flush)
+}
+
+/// [`save_run`] without waiting for the disk: the run's end is committed, and durable once
+/// the journal is flushed through the returned ticket.
+fn commit_run(journal: &Journal, plan: &Plan, out: &stage_core::RunOutcome) -> Result<Flush, CliError> {
     let journaled = journal
         .load_status(&out.report.job_id)?
         .is_some_and(|(status, stages)| status == "running" && stages == out.state.stages().len());
@@ -392,7 +449,7 @@ pub(crate) fn save_run(journal: &Journal, plan: &Plan, out: &stage_core::RunOutc
             journal.append(&out.state, name)?;
         }
     }
-    journal.finish(&out.report)
+    journal.end(&out.report)
 }
 
 /// The runner of a command: its events go to `progress` (which shows failures, retries and
