@@ -90,7 +90,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS outputs_by_stage ON outputs (job_id, stage, ke
 #[derive(Debug)]
 pub struct Journal {
     /// Dropped first: its thread stops before the journal's connection closes.
-    _checkpointer: Checkpointer,
+    checkpointer: Checkpointer,
     conn: Mutex<Connection>,
     store: PathBuf,
     sync_every_stage: bool,
@@ -254,11 +254,10 @@ impl Journal {
         conn.execute_batch(SCHEMA).map_err(|e| format!("{}: {e}", path.display()))?;
         // Checkpoints run on a thread of their own, not in the job threads' commits.
         Checkpointer::configure_writer(&conn)?;
-        let checkpointer = Checkpointer::start(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         clean_stale_temporaries(&store.join("outputs"));
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         Ok(Journal {
-            _checkpointer: checkpointer,
+            checkpointer: Checkpointer::new(&path),
             conn: Mutex::new(conn),
             store: store.to_owned(),
             sync_every_stage,
@@ -379,6 +378,7 @@ impl Journal {
         }
         tx.commit()?;
         drop(conn);
+        self.checkpointer.written();
         self.keep_renewing()
     }
 
@@ -423,6 +423,7 @@ impl Journal {
         }
         drop(insert);
         tx.commit()?;
+        self.checkpointer.written();
         Ok(())
     }
 
@@ -472,7 +473,10 @@ impl Journal {
         ])?;
         // Numbered while the connection is held: every commit numbered up to n is in the
         // log's file (in the page cache) once n is taken.
-        Ok(Flush(self.committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1))
+        let ticket = Flush(self.committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1);
+        drop(conn);
+        self.checkpointer.written();
+        Ok(ticket)
     }
 
     /// Makes every run end committed up to `ticket` durable: one `fsync` of the write-ahead

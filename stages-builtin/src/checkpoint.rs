@@ -8,8 +8,9 @@
 //! every block of the job threads was such an `fsync` (`perf` `sched_switch`, state `D`), while
 //! the CPUs idled half of the run.
 //!
-//! A [`Checkpointer`] runs those checkpoints on a thread of its own, with a connection of its
-//! own, every [`Checkpointer::INTERVAL`] (`PRAGMA wal_checkpoint(PASSIVE)`: it copies what no
+//! A [`Checkpointer`] runs those checkpoints on a thread of its own (started by the first
+//! write, so a process that only reads has none), with a connection of its own, every
+//! [`Checkpointer::INTERVAL`] (`PRAGMA wal_checkpoint(PASSIVE)`: it copies what no
 //! reader still needs and waits for no lock; one with nothing to copy costs a read of the
 //! log's index and no `fsync`). The writers' own threshold is raised to
 //! [`Checkpointer::WRITER_PAGES`], so that a checkpointer falling behind (a slow disk, a
@@ -17,18 +18,18 @@
 //! as before. Nothing about durability changes: the same checkpoints, with the same
 //! `fsync`s, run in another thread.
 //!
-//! [`crate::store::Store`] and [`crate::ledger::SqliteLedger`] start one for their file
-//! (not for in-memory databases); `stagectl`'s run journal starts one for `journal.sqlite`.
+//! [`crate::store::Store`] and [`crate::ledger::SqliteLedger`] keep one for their file (not
+//! for in-memory databases); `stagectl`'s run journal keeps one for `journal.sqlite`.
 
-use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
-/// Checkpoints one database's write-ahead log in the background until dropped (module
-/// docs).
+/// Checkpoints one database's write-ahead log in the background, from its first write until
+/// dropped (module docs). A process that only reads never starts the thread.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,16 +40,19 @@ use rusqlite::Connection;
 /// let writer = rusqlite::Connection::open(&path)?;
 /// writer.pragma_update(None, "journal_mode", "WAL")?;
 /// Checkpointer::configure_writer(&writer)?;
-/// let checkpointer = Checkpointer::start(&path)?;
+/// let checkpointer = Checkpointer::new(&path);
 /// writer.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")?;
-/// drop(checkpointer); // stops the thread (after the checkpoint under way, if any)
+/// checkpointer.written(); // the first write starts the thread
+/// drop(checkpointer); // stops it (after the checkpoint under way, if any)
 /// # Ok(())
 /// # }
 /// ```
 #[derive(Debug)]
 pub struct Checkpointer {
+    path: PathBuf,
     stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<JoinHandle<()>>,
+    /// Set by the first [`Checkpointer::written`]: the thread, or `None` when none could start.
+    thread: OnceLock<Option<JoinHandle<()>>>,
 }
 
 impl Checkpointer {
@@ -65,29 +69,52 @@ impl Checkpointer {
         conn.pragma_update(None, "wal_autocheckpoint", Self::WRITER_PAGES)
     }
 
-    /// Starts checkpointing the database at `path` (in WAL mode) with a connection of its own,
-    /// on a thread named `wal-checkpoint`. When no thread can be started, it logs a warning and
-    /// the writers checkpoint the log themselves, past [`Checkpointer::WRITER_PAGES`].
-    pub fn start(path: &Path) -> rusqlite::Result<Checkpointer> {
-        let conn = Connection::open(path)?;
-        // The checkpoints `fsync` the log and the database, as the writers' would.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // This connection's own commits never checkpoint (it makes none).
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let signal = stop.clone();
-        let location = path.display().to_string();
-        let thread = std::thread::Builder::new()
-            .name("wal-checkpoint".to_owned())
-            .spawn(move || run(&conn, &signal, &location))
-            .map_err(|e| tracing::warn!(database = %path.display(), "no checkpoint thread: {e}"))
-            .ok();
-        Ok(Checkpointer { stop, thread })
+    /// A checkpointer for the database at `path` (in WAL mode), started by the first
+    /// [`Checkpointer::written`].
+    pub fn new(path: &Path) -> Checkpointer {
+        Checkpointer {
+            path: path.to_owned(),
+            stop: Arc::new((Mutex::new(false), Condvar::new())),
+            thread: OnceLock::new(),
+        }
+    }
+
+    /// Says that a commit was made: the first call starts the thread (named `wal-checkpoint`),
+    /// which opens a connection of its own; later calls cost an atomic load. When the thread or
+    /// its connection cannot start, a warning is logged and the writers checkpoint the log
+    /// themselves, past [`Checkpointer::WRITER_PAGES`].
+    pub fn written(&self) {
+        self.thread.get_or_init(|| {
+            let signal = self.stop.clone();
+            let path = self.path.clone();
+            std::thread::Builder::new()
+                .name("wal-checkpoint".to_owned())
+                .spawn(move || run(&path, &signal))
+                .map_err(|e| tracing::warn!(database = %self.path.display(), "no checkpoint thread: {e}"))
+                .ok()
+        });
     }
 }
 
-/// The checkpointer's loop: a passive checkpoint every interval until told to stop.
-fn run(conn: &Connection, signal: &(Mutex<bool>, Condvar), location: &str) {
+/// Opens a connection to `path`: the checkpoints `fsync` the log and the database, as the
+/// writers' would, and its own commits (it makes none) never checkpoint.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(conn)
+}
+
+/// The checkpointer's thread: a passive checkpoint every interval until told to stop.
+fn run(path: &Path, signal: &(Mutex<bool>, Condvar)) {
+    let location = path.display().to_string();
+    let conn = match connect(path) {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::warn!(database = location, "no checkpoint connection (the writers checkpoint): {e}");
+            return;
+        }
+    };
     let (stop, wake) = signal;
     let mut stopped = stop.lock().unwrap_or_else(|p| p.into_inner());
     loop {
@@ -116,7 +143,7 @@ impl Drop for Checkpointer {
         let (stop, wake) = &*self.stop;
         *stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
         wake.notify_all();
-        if let Some(thread) = self.thread.take() {
+        if let Some(Some(thread)) = self.thread.take() {
             let _ = thread.join();
         }
     }
@@ -142,10 +169,12 @@ mod tests {
         writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
         writer.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
         let before = db_len(&path);
-        let checkpointer = Checkpointer::start(&path).unwrap();
+        let checkpointer = Checkpointer::new(&path);
         for _ in 0..200 {
             writer.execute("INSERT INTO t VALUES (zeroblob(4000))", []).unwrap();
         }
+        assert!(checkpointer.thread.get().is_none(), "no thread before the first write is said");
+        checkpointer.written();
         // 200 rows of 4 KB are at least 800 KB in the database file once copied back.
         let deadline = Instant::now() + Duration::from_secs(30);
         while db_len(&path) < before + 800_000 {

@@ -104,7 +104,7 @@ fn value_from_sql(v: ValueRef<'_>) -> Value {
 /// See the [module documentation](self) for the schema and the concurrency rules.
 pub struct SqliteLedger {
     /// Dropped first: its thread stops before the ledger's connection closes.
-    _checkpointer: Option<Checkpointer>,
+    checkpointer: Option<Checkpointer>,
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
 }
@@ -128,15 +128,24 @@ impl SqliteLedger {
             .map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source })?;
         let path = dir.join(Self::FILE_NAME);
         let conn = open_database(Some(&path), LEDGER_SCHEMA_V1, Self::SCHEMA_VERSION)?;
-        let checkpointer = Checkpointer::start(&path)
-            .map_err(|source| StoreError::Open { location: path.display().to_string(), source })?;
-        Ok(SqliteLedger { _checkpointer: Some(checkpointer), conn: Mutex::new(conn), path: Some(path) })
+        Ok(SqliteLedger {
+            checkpointer: Some(Checkpointer::new(&path)),
+            conn: Mutex::new(conn),
+            path: Some(path),
+        })
+    }
+
+    /// A commit was made: the log's checkpoints start (on a thread of their own).
+    fn written(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.written();
+        }
     }
 
     /// An empty ledger in memory, for tests: it is gone when dropped.
     pub fn in_memory() -> Result<SqliteLedger, StoreError> {
         let conn = open_database(None, LEDGER_SCHEMA_V1, Self::SCHEMA_VERSION)?;
-        Ok(SqliteLedger { _checkpointer: None, conn: Mutex::new(conn), path: None })
+        Ok(SqliteLedger { checkpointer: None, conn: Mutex::new(conn), path: None })
     }
 
     /// The database file, or `None` in memory.
@@ -172,6 +181,7 @@ impl SqliteLedger {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.prepare_cached(table.set_sql())?.execute([job_id, key, text.as_str()])?;
         tx.commit()?;
+        self.written();
         Ok(())
     }
 
@@ -186,6 +196,7 @@ impl SqliteLedger {
             }
         }
         tx.commit()?;
+        self.written();
         Ok(())
     }
 

@@ -217,7 +217,7 @@ pub(crate) fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 /// (`node`, `neighbors`, `graph_stats`, `edges_for_job`).
 pub struct Store {
     /// Dropped first: its thread stops before the store's connection closes.
-    _checkpointer: Option<Checkpointer>,
+    checkpointer: Option<Checkpointer>,
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
     location: String,
@@ -244,9 +244,8 @@ impl Store {
         let conn = open_database(Some(&path), STORE_SCHEMA_V1, Self::SCHEMA_VERSION)?;
         let open_err = |source| StoreError::Open { location: path.display().to_string(), source };
         crate::index::ann::ensure_change_log(&conn).map_err(open_err)?;
-        let checkpointer = Checkpointer::start(&path).map_err(open_err)?;
         Ok(Store {
-            _checkpointer: Some(checkpointer),
+            checkpointer: Some(Checkpointer::new(&path)),
             conn: Mutex::new(conn),
             location: path.display().to_string(),
             path: Some(path),
@@ -259,7 +258,7 @@ impl Store {
         let conn = open_database(None, STORE_SCHEMA_V1, Self::SCHEMA_VERSION)?;
         crate::index::ann::ensure_change_log(&conn)
             .map_err(|source| StoreError::Open { location: ":memory:".to_owned(), source })?;
-        Ok(Store { _checkpointer: None, conn: Mutex::new(conn), path: None, location: ":memory:".to_owned() })
+        Ok(Store { checkpointer: None, conn: Mutex::new(conn), path: None, location: ":memory:".to_owned() })
     }
 
     /// The database file, or `None` for an in-memory store.
@@ -286,6 +285,11 @@ impl Store {
         let tx = conn.transaction_with_behavior(behavior).map_err(|e| E::from(StoreError::from(e)))?;
         let out = f(&tx)?;
         tx.commit().map_err(|e| E::from(StoreError::from(e)))?;
+        if matches!(behavior, TransactionBehavior::Immediate) {
+            if let Some(checkpointer) = &self.checkpointer {
+                checkpointer.written();
+            }
+        }
         Ok(out)
     }
 
