@@ -285,11 +285,6 @@ impl Store {
         let tx = conn.transaction_with_behavior(behavior).map_err(|e| E::from(StoreError::from(e)))?;
         let out = f(&tx)?;
         tx.commit().map_err(|e| E::from(StoreError::from(e)))?;
-        if matches!(behavior, TransactionBehavior::Immediate) {
-            if let Some(checkpointer) = &self.checkpointer {
-                checkpointer.written();
-            }
-        }
         Ok(out)
     }
 
@@ -299,7 +294,11 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        self.transaction(TransactionBehavior::Immediate, f)
+        let out = self.transaction(TransactionBehavior::Immediate, f)?;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.written();
+        }
+        Ok(out)
     }
 
     /// Runs the reads of `f` in one read transaction (one snapshot).

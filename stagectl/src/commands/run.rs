@@ -377,10 +377,7 @@ fn run_stream(
                         match journal.map(|j| commit_run(j, plan, &out)) {
                             // A run that could not be recorded (a full disk, say) did not happen
                             // as far as the store knows: it is reported so, not as completed.
-                            Some(Err(e)) => (
-                                Err(format!("job `{}`: the run could not be recorded: {e}", job.job_id)),
-                                None,
-                            ),
+                            Some(Err(e)) => (Err(not_recorded(&job, &e)), None),
                             Some(Ok(flush)) => (Ok(out.report), Some(flush)),
                             None => (Ok(out.report), None),
                         }
@@ -421,13 +418,18 @@ fn flush_and_report(journal: Option<&Journal>, ended: &Receiver<Ended>, done: &J
         };
         for Ended { index, job, mut result, flush } in batch.drain(..) {
             if let (Err(e), Some(_)) = (&flushed, flush) {
-                result = Err(format!("job `{}`: the run could not be recorded: {e}", job.job_id));
+                result = Err(not_recorded(&job, e));
             }
             counts.count(&result);
             done(index, &job, result);
         }
     }
     counts
+}
+
+/// Why a job that ran is reported failed: its run could not be recorded (or flushed).
+fn not_recorded(job: &Job, e: &dyn std::fmt::Display) -> String {
+    format!("job `{}`: the run could not be recorded: {e}", job.job_id)
 }
 
 /// Records how a run ended. A run the runner journaled stage by stage only gets its status;
